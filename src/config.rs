@@ -1,0 +1,443 @@
+//! Configuration: one typed tree, built from the compiled-in `config/default.toml`, then the
+//! `--config` file, then `INTROSPECTD__SECTION__KEY` environment variables, and validated before
+//! any port is bound. Every error names the key it is about.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+/// The built-in defaults, every key commented.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// A configuration problem, shown to the operator as `config error: KEY: MESSAGE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config error: {}: {}", self.key, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A secret value: deserialised like a string, never printed by `Debug`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub jwt: JwtSettings,
+    pub store: StoreSettings,
+    pub log: LogSettings,
+    #[serde(default)]
+    pub clients: Vec<ClientSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub max_body_bytes: usize,
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSettings {
+    pub algorithms: Vec<String>,
+    pub hmac_secret: Option<Secret>,
+    pub public_key_file: Option<PathBuf>,
+    pub private_key_file: Option<PathBuf>,
+    pub issuer: Option<String>,
+    pub audience: Vec<String>,
+    pub leeway_secs: u64,
+    pub max_lifetime_secs: u64,
+    pub max_token_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Memory,
+    Redis,
+}
+
+/// What a token check does when the store cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Fail closed: 503.
+    Deny,
+    /// Fail open on the revocation lookup only; signature and claims are still enforced.
+    Allow,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    pub backend: Backend,
+    pub redis_url: Secret,
+    pub key_prefix: String,
+    pub on_error: OnError,
+    pub revocation_margin_secs: u64,
+    pub connect_timeout_ms: u64,
+    pub command_timeout_ms: u64,
+    pub connections: usize,
+    pub pool_max_size: usize,
+    pub pool_wait_timeout_ms: u64,
+    pub ready_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSettings {
+    pub id: String,
+    pub secret: Secret,
+}
+
+/// Where the settings come from besides the built-in defaults.
+#[derive(Debug, Default, Clone)]
+pub struct Sources<'a> {
+    pub file: Option<&'a Path>,
+    /// Environment variables as (name, value); only `INTROSPECTD__*` ones are read.
+    pub env: Vec<(String, String)>,
+}
+
+impl Settings {
+    /// Layers defaults, file and environment, then validates. Nothing is bound or opened.
+    pub fn load(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
+        let mut builder =
+            Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        if let Some(path) = sources.file {
+            if !path.is_file() {
+                return Err(ConfigError::new(
+                    "--config",
+                    format!("cannot read {}", path.display()),
+                ));
+            }
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml));
+        }
+        let env: config::Map<String, String> = sources
+            .env
+            .iter()
+            .filter(|(k, _)| k.starts_with("INTROSPECTD__"))
+            .cloned()
+            .collect();
+        builder = builder.add_source(
+            Environment::with_prefix("INTROSPECTD")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("jwt.algorithms")
+                .with_list_parse_key("jwt.audience")
+                .source(Some(env)),
+        );
+        let settings: Settings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(from_config_crate)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what the types cannot: ranges, combinations, uniqueness. Key files are read and
+    /// parsed later, by the verifier, which names their keys on failure too.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        if self.server.max_body_bytes < 1024 {
+            return Err(ConfigError::new(
+                "server.max_body_bytes",
+                "must be at least 1024",
+            ));
+        }
+        if self.jwt.max_token_bytes == 0 || self.jwt.max_token_bytes > self.server.max_body_bytes {
+            return Err(ConfigError::new(
+                "jwt.max_token_bytes",
+                "must be between 1 and server.max_body_bytes",
+            ));
+        }
+        if self.jwt.max_lifetime_secs == 0 {
+            return Err(ConfigError::new(
+                "jwt.max_lifetime_secs",
+                "must be greater than 0",
+            ));
+        }
+        if let Some(issuer) = &self.jwt.issuer {
+            if issuer.is_empty() {
+                return Err(ConfigError::new("jwt.issuer", "must not be empty when set"));
+            }
+        }
+        if self.jwt.audience.iter().any(String::is_empty) {
+            return Err(ConfigError::new(
+                "jwt.audience",
+                "must not contain empty values",
+            ));
+        }
+        let store = &self.store;
+        // The URL may hold a password, so the message never repeats it.
+        deadpool_redis::redis::Client::open(store.redis_url.expose()).map_err(|_| {
+            ConfigError::new(
+                "store.redis_url",
+                "cannot parse as a redis:// or rediss:// URL",
+            )
+        })?;
+        if store.key_prefix.contains(['{', '}']) {
+            return Err(ConfigError::new(
+                "store.key_prefix",
+                "must not contain '{' or '}' (they are Redis hash-tag delimiters)",
+            ));
+        }
+        for (key, value) in [
+            ("store.connect_timeout_ms", store.connect_timeout_ms),
+            ("store.command_timeout_ms", store.command_timeout_ms),
+            ("store.pool_wait_timeout_ms", store.pool_wait_timeout_ms),
+            ("store.ready_timeout_ms", store.ready_timeout_ms),
+        ] {
+            if value == 0 || value > 60_000 {
+                return Err(ConfigError::new(key, "must be between 1 and 60000"));
+            }
+        }
+        if store.connections == 0 {
+            return Err(ConfigError::new("store.connections", "must be at least 1"));
+        }
+        if store.pool_max_size < store.connections {
+            return Err(ConfigError::new(
+                "store.pool_max_size",
+                "must be at least store.connections",
+            ));
+        }
+        if !matches!(
+            self.log.level.as_str(),
+            "error" | "warn" | "info" | "debug" | "trace"
+        ) {
+            return Err(ConfigError::new(
+                "log.level",
+                "must be one of error, warn, info, debug, trace",
+            ));
+        }
+        if self.clients.is_empty() {
+            return Err(ConfigError::new(
+                "clients",
+                "at least one [[clients]] entry is required",
+            ));
+        }
+        for (i, client) in self.clients.iter().enumerate() {
+            if client.id.is_empty() || client.id.contains(':') {
+                return Err(ConfigError::new(
+                    format!("clients[{i}].id"),
+                    "must be non-empty and contain no ':'",
+                ));
+            }
+            if client.secret.expose().is_empty() {
+                return Err(ConfigError::new(
+                    format!("clients[{i}].secret"),
+                    "must not be empty",
+                ));
+            }
+            if self.clients[..i].iter().any(|c| c.id == client.id) {
+                return Err(ConfigError::new(
+                    format!("clients[{i}].id"),
+                    format!("duplicate client id {:?}", client.id),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.listen.parse().map_err(|_| {
+            ConfigError::new(
+                "server.listen",
+                "must be an IP address and port, e.g. 127.0.0.1:8080",
+            )
+        })
+    }
+}
+
+/// The config crate reports unknown fields and type errors with the key at the end
+/// (`... for key `jwt.leway_secs``) or not at all; turn that into `KEY: MESSAGE`.
+fn from_config_crate(err: config::ConfigError) -> ConfigError {
+    let text = err.to_string();
+    // "unknown field `leway_secs`, expected one of ..." with an optional " for key `jwt`" suffix.
+    if let Some(field) = between(&text, "unknown field `", "`") {
+        let key = match between(&text, "for key `", "`") {
+            Some(parent) if !parent.is_empty() => format!("{parent}.{field}"),
+            _ => field.to_string(),
+        };
+        return ConfigError::new(key, "unknown key");
+    }
+    if let Some(key) = between(&text, "missing field `", "`") {
+        return ConfigError::new(key, "is required");
+    }
+    match text.rsplit_once(" for key `") {
+        Some((message, rest)) => {
+            let key = rest.trim_end_matches('`').trim_end_matches(" in ");
+            let key = key.split('`').next().unwrap_or(key);
+            ConfigError::new(key, message.to_string())
+        }
+        None => ConfigError::new("config", text),
+    }
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let len = text[from..].find(end)?;
+    Some(&text[from..from + len])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("introspectd-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, toml).unwrap();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let result = Settings::load(&Sources {
+            file: Some(&file),
+            env,
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+        result
+    }
+
+    /// Appended after each case's own lines, so a case may open any table.
+    const BASE: &str = r#"
+[[clients]]
+id = "gw"
+secret = "0123456789abcdef"
+"#;
+
+    #[test]
+    fn minimal_file_over_defaults_loads() {
+        let s = load(BASE, &[]).unwrap();
+        assert_eq!(s.server.listen, "127.0.0.1:8080");
+        assert_eq!(s.jwt.algorithms, vec!["HS256"]);
+        assert_eq!(s.store.backend, Backend::Memory);
+        assert_eq!(s.clients[0].id, "gw");
+    }
+
+    #[test]
+    fn env_overrides_file_and_parses_lists_and_numbers() {
+        let s = load(
+            BASE,
+            &[
+                ("INTROSPECTD__STORE__REDIS_URL", "redis://10.0.0.1:6380/2"),
+                ("INTROSPECTD__JWT__LEEWAY_SECS", "30"),
+                ("INTROSPECTD__JWT__AUDIENCE", "api,web"),
+                ("INTROSPECTD_CONFIG", "ignored"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.store.redis_url.expose(), "redis://10.0.0.1:6380/2");
+        assert_eq!(s.jwt.leeway_secs, 30);
+        assert_eq!(s.jwt.audience, vec!["api", "web"]);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        type Env<'a> = &'a [(&'a str, &'a str)];
+        let cases: &[(&str, Env, &str)] = &[
+            ("[jwt]\nleway_secs = 1\n", &[], "jwt.leway_secs"),
+            ("[stor]\nbackend = \"redis\"\n", &[], "stor"),
+            ("[store]\nbackend = \"mongo\"\n", &[], "store.backend"),
+            ("[store]\non_error = \"maybe\"\n", &[], "store.on_error"),
+            ("[server]\nlisten = \"nowhere\"\n", &[], "server.listen"),
+            (
+                "[store]\nredis_url = \"http://x\"\n",
+                &[],
+                "store.redis_url",
+            ),
+            (
+                "",
+                &[("INTROSPECTD__JWT__LEEWAY_SECS", "abc")],
+                "jwt.leeway_secs",
+            ),
+            (
+                "[[clients]]\nid = \"gw\"\nsecret = \"t\"\n",
+                &[],
+                "clients[1].id",
+            ),
+            (
+                "[[clients]]\nid = \"x\"\nsecret = \"\"\n",
+                &[],
+                "clients[0].secret",
+            ),
+            ("[log]\nlevel = \"loud\"\n", &[], "log.level"),
+        ];
+        for (extra, env, key) in cases {
+            let err = load(&format!("{extra}{BASE}"), env).unwrap_err();
+            assert_eq!(&err.key, key, "for {extra:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn no_clients_is_an_error() {
+        let err = load("[jwt]\nleeway_secs = 1\n", &[]).unwrap_err();
+        assert_eq!(err.key, "clients");
+    }
+
+    #[test]
+    fn secrets_are_not_debug_printed() {
+        let s = load(BASE, &[]).unwrap();
+        let dump = format!("{s:?}");
+        assert!(!dump.contains("0123456789abcdef"), "{dump}");
+        assert!(dump.contains("Secret(***)"));
+    }
+}

@@ -1,0 +1,28 @@
+//! introspectd: token introspection (RFC 7662) and revocation (RFC 7009) over a shared
+//! blocklist, for gateways and backends that delegate "is this token still good?".
+//!
+//! # Layout
+//! - `config`: the typed settings tree, defaults compiled in, validated before binding.
+//! - `token`: verification (signature, claims), token ids, and the introspection policy.
+//! - `store`: the blocklist backends (embedded memory, Redis) and their key scheme.
+//! - `client_auth`: Basic / client_secret_post authentication of callers.
+//! - `form`: strict form-urlencoded bodies with a size cap.
+//! - `error`: the one error type and its OAuth JSON responses.
+//! - `metrics`: Prometheus metrics owning their registry.
+//! - `routes`: one file per endpoint and the route table.
+//! - `startup`: builds the app, binds, runs until stopped.
+//! - `telemetry`: the tracing subscriber.
+//! - `cli`: command-line parsing (`--config`, `mint`).
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod client_auth;
+pub mod config;
+pub mod error;
+pub mod form;
+pub mod metrics;
+pub mod routes;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod token;

@@ -1,0 +1,135 @@
+//! The HTTP surface: the single route table, the shared state handlers see, and the middleware
+//! that counts, times and logs every request (by route and bounded outcome, never by content).
+
+mod health;
+mod introspect;
+mod revoke;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+
+use crate::client_auth::Clients;
+use crate::error::{ApiError, Outcome};
+use crate::metrics::Metrics;
+use crate::token::Introspector;
+
+/// What every handler shares; built once at start-up.
+pub struct AppState {
+    pub introspector: Introspector,
+    pub clients: Clients,
+    pub metrics: Arc<Metrics>,
+    pub max_body_bytes: usize,
+    pub ready_timeout: Duration,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(post_only("/introspect", introspect::introspect))
+        .service(post_only("/revoke", revoke::revoke))
+        .service(post_only("/revoke/subject", revoke::revoke_subject))
+        .service(get_only("/healthz", health::healthz))
+        .service(get_only("/readyz", health::readyz))
+        .service(get_only("/metrics", health::metrics))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::NotFound)
+        }));
+}
+
+fn post_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::post().to(handler))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::MethodNotAllowed("POST"))
+        }))
+}
+
+fn get_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler.clone()))
+        .route(web::head().to(handler))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::MethodNotAllowed("GET, HEAD"))
+        }))
+}
+
+/// Tags a response with its metric outcome.
+pub(crate) fn with_outcome(mut response: HttpResponse, outcome: &'static str) -> HttpResponse {
+    response.extensions_mut().insert(Outcome(outcome));
+    response
+}
+
+/// The metric label for a path: a fixed set, so unknown paths cannot grow the series count.
+fn endpoint_of(path: &str) -> &'static str {
+    match path {
+        "/introspect" => "introspect",
+        "/revoke" => "revoke",
+        "/revoke/subject" => "revoke_subject",
+        "/healthz" => "healthz",
+        "/readyz" => "readyz",
+        "/metrics" => "metrics",
+        _ => "other",
+    }
+}
+
+/// Counts, times and logs each request. Only the route label, method, status and outcome are
+/// recorded: never the query string, a header or the body.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let endpoint = endpoint_of(req.path());
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| Arc::clone(&state.metrics));
+    let method = req.method().clone();
+    let start = Instant::now();
+    let res = next.call(req).await?;
+    let took = start.elapsed();
+    let response = res.response();
+    let outcome = response
+        .extensions()
+        .get::<Outcome>()
+        .map(|o| o.0)
+        .or_else(|| {
+            response
+                .error()
+                .and_then(|e| e.as_error::<ApiError>())
+                .map(ApiError::outcome)
+        })
+        .unwrap_or_else(|| status_outcome(res.status()));
+    if let Some(metrics) = metrics {
+        metrics.observe_request(endpoint, outcome, took);
+    }
+    tracing::debug!(
+        method = %method,
+        endpoint,
+        status = res.status().as_u16(),
+        outcome,
+        micros = took.as_micros() as u64,
+        "request"
+    );
+    Ok(res)
+}
+
+fn status_outcome(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        200..=299 => "ok",
+        400..=499 => "client_error",
+        _ => "server_error",
+    }
+}

@@ -1,0 +1,107 @@
+//! The key scheme, shared by both stores.
+//!
+//! ```text
+//! subject entry:  {prefix}{<subject tag>}s                 value: not_before (unix seconds)
+//! token entry:    {prefix}{<subject tag>}j<hash of jti>     value: 1
+//!                 {prefix}{<subject tag>}t<hash of token>   (token without jti)
+//! ```
+//! Tags and hashes are truncated SHA-256 in base64url (subject tag 96 bits, token hash 128 bits), so
+//! a key's size never depends on claim size. The subject tag is a Redis hash tag: a token's entry
+//! and its subject's entry always share a cluster slot, so one check stays one `MGET`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::token::TokenId;
+
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// Entry holding a subject's `not_before`.
+    pub fn subject(&self, sub: &str) -> String {
+        let mut key = self.tagged(Some(sub));
+        key.push('s');
+        key
+    }
+
+    /// Entry marking one token revoked. `sub` is the token's subject claim, if any.
+    pub fn token(&self, sub: Option<&str>, id: &TokenId) -> String {
+        let mut key = self.tagged(sub);
+        match id {
+            TokenId::Jti(jti) => {
+                key.push('j');
+                push_hash(&mut key, &digest(b"jti\0", jti.as_bytes())[..16]);
+            }
+            TokenId::TokenHash(hash) => {
+                key.push('t');
+                push_hash(&mut key, &hash[..16]);
+            }
+        }
+        key
+    }
+
+    fn tagged(&self, sub: Option<&str>) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + 48);
+        key.push_str(&self.prefix);
+        key.push('{');
+        push_hash(
+            &mut key,
+            &digest(b"sub\0", sub.unwrap_or("").as_bytes())[..12],
+        );
+        key.push('}');
+        key
+    }
+}
+
+fn digest(domain: &[u8], value: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(domain);
+    h.update(value);
+    h.finalize().into()
+}
+
+fn push_hash(key: &mut String, bytes: &[u8]) {
+    URL_SAFE_NO_PAD.encode_string(bytes, key);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_bounded_and_share_the_subject_hash_tag() {
+        let keys = Keys::new("introspectd:");
+        let long = "x".repeat(16 * 1024);
+        let subject = keys.subject(&long);
+        let token = keys.token(Some(&long), &TokenId::Jti(long.clone()));
+        assert_eq!(subject.len(), "introspectd:".len() + 16 + 2 + 1);
+        assert_eq!(token.len(), "introspectd:".len() + 16 + 2 + 1 + 22);
+        let tag = |k: &str| k[k.find('{').unwrap()..=k.find('}').unwrap()].to_string();
+        assert_eq!(tag(&subject), tag(&token));
+    }
+
+    #[test]
+    fn namespaces_do_not_collide() {
+        let keys = Keys::new("p:");
+        let jti = keys.token(Some("alice"), &TokenId::Jti("x".into()));
+        assert_ne!(jti, keys.token(Some("jti:x"), &TokenId::Jti("x".into())));
+        assert_ne!(jti, keys.token(Some("alice"), &TokenId::Jti("y".into())));
+        assert_ne!(keys.subject("alice"), keys.subject("bob"));
+        assert_ne!(keys.subject("a:b"), keys.subject("a"));
+        // A subject named like a key never lands on a token entry.
+        assert!(keys.subject("x").ends_with('s'));
+        assert!(jti.contains("}j"));
+        let hash = TokenId::TokenHash([7; 32]);
+        assert!(keys.token(None, &hash).contains("}t"));
+    }
+}

@@ -1,0 +1,195 @@
+//! The embedded store: a map whose entries expire on time like Redis TTLs, purged by a background
+//! task that sleeps until the next expiry (after mini-redis `db.rs`). Per process: revocations are
+//! neither shared between replicas nor kept across restarts.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::{Lookup, StoreError};
+use crate::token::unix_now;
+
+#[derive(Clone)]
+pub struct MemoryStore {
+    handle: Arc<CloseOnDrop>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the purge task when an earlier expiry is added or the store is dropped.
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    entries: HashMap<String, Entry>,
+    expirations: BTreeSet<(Instant, String)>,
+    closed: bool,
+}
+
+struct Entry {
+    value: i64,
+    expires_at: Instant,
+}
+
+/// Closes the purge task when the last store handle goes away.
+struct CloseOnDrop(Arc<Shared>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        lock(&self.0).closed = true;
+        self.0.wake.notify_one();
+    }
+}
+
+impl MemoryStore {
+    /// Creates the store and spawns its purge task on the current tokio runtime; the task ends
+    /// when the last clone of the store is dropped.
+    pub fn start() -> MemoryStore {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+        });
+        tokio::spawn(purge_expired(Arc::clone(&shared)));
+        MemoryStore {
+            handle: Arc::new(CloseOnDrop(shared)),
+        }
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.handle.0
+    }
+
+    pub fn lookup(&self, token_key: &str, subject_key: Option<&str>) -> Result<Lookup, StoreError> {
+        let state = lock(self.shared());
+        let now = Instant::now();
+        let live = |key: &str| {
+            state
+                .entries
+                .get(key)
+                .filter(|e| e.expires_at > now)
+                .map(|e| e.value)
+        };
+        Ok(Lookup {
+            revoked: live(token_key).is_some(),
+            subject_not_before: subject_key.and_then(live),
+        })
+    }
+
+    pub fn revoke_token(&self, key: &str, ttl_secs: u64) -> Result<(), StoreError> {
+        self.set(key, 1, ttl_secs);
+        Ok(())
+    }
+
+    /// Sets the subject's `not_before` to now, never moving it backwards.
+    pub fn revoke_subject(&self, key: &str, ttl_secs: u64) -> Result<i64, StoreError> {
+        let now = unix_now();
+        let current = self.lookup(key, Some(key))?.subject_not_before.unwrap_or(0);
+        let not_before = now.max(current);
+        self.set(key, not_before, ttl_secs);
+        Ok(not_before)
+    }
+
+    fn set(&self, key: &str, value: i64, ttl_secs: u64) {
+        let expires_at = Instant::now() + Duration::from_secs(ttl_secs);
+        let mut state = lock(self.shared());
+        let wake = state
+            .expirations
+            .first()
+            .is_none_or(|(next, _)| expires_at < *next);
+        let previous = state
+            .entries
+            .insert(key.to_owned(), Entry { value, expires_at });
+        if let Some(previous) = previous {
+            state
+                .expirations
+                .remove(&(previous.expires_at, key.to_owned()));
+        }
+        state.expirations.insert((expires_at, key.to_owned()));
+        drop(state);
+        if wake {
+            self.shared().wake.notify_one();
+        }
+    }
+
+    /// Number of live and not-yet-purged entries (for tests).
+    pub fn len(&self) -> usize {
+        lock(self.shared()).entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    // A panic while holding the lock cannot leave the maps inconsistent with each other in a way
+    // that matters more than losing the store, so recover the guard.
+    shared
+        .state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn purge_expired(shared: Arc<Shared>) {
+    loop {
+        let next = {
+            let mut state = lock(&shared);
+            if state.closed {
+                return;
+            }
+            let now = Instant::now();
+            while let Some((when, key)) = state.expirations.first().cloned() {
+                if when > now {
+                    break;
+                }
+                state.expirations.pop_first();
+                state.entries.remove(&key);
+            }
+            state.expirations.first().map(|(when, _)| *when)
+        };
+        match next {
+            Some(when) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(when) => {}
+                    _ = shared.wake.notified() => {}
+                }
+            }
+            None => shared.wake.notified().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn entries_expire_and_are_purged() {
+        let store = MemoryStore::start();
+        store.revoke_token("a", 10).unwrap();
+        store.revoke_token("b", 20).unwrap();
+        assert!(store.lookup("a", None).unwrap().revoked);
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        assert!(!store.lookup("a", None).unwrap().revoked);
+        assert!(store.lookup("b", None).unwrap().revoked);
+        assert_eq!(store.len(), 1, "the purge task removed the expired entry");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(store.is_empty());
+    }
+
+    #[tokio::test]
+    async fn subject_not_before_never_moves_backwards() {
+        let store = MemoryStore::start();
+        store.set("s", unix_now() + 1000, 60);
+        let nb = store.revoke_subject("s", 60).unwrap();
+        assert_eq!(nb, unix_now() + 1000);
+        assert_eq!(
+            store.lookup("t", Some("s")).unwrap().subject_not_before,
+            Some(nb)
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! The revocation store: a small set of operations over two backends, chosen once by
+//! `store.backend`. Every operation reports failure; none is retried or swallowed here.
+//!
+//! - `keys`: the key scheme, shared by both backends.
+//! - `memory`: embedded, per process, entries expire on time.
+//! - `redis`: shared by replicas, one command per token check.
+
+pub mod keys;
+pub mod memory;
+pub mod redis;
+
+use std::fmt;
+
+pub use keys::Keys;
+pub use memory::MemoryStore;
+pub use redis::RedisStore;
+
+use crate::config::{Backend, StoreSettings};
+
+/// What the store knows about one token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lookup {
+    pub revoked: bool,
+    /// Tokens of this subject issued before this time (unix seconds) are inactive.
+    pub subject_not_before: Option<i64>,
+}
+
+/// A store failure. The message is static and safe to log; it never holds a key or a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreError {
+    Timeout,
+    Unavailable(&'static str),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Timeout => f.write_str("store timed out"),
+            StoreError::Unavailable(why) => write!(f, "store unavailable: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+#[derive(Clone)]
+pub enum Store {
+    Memory(MemoryStore),
+    Redis(RedisStore),
+}
+
+impl Store {
+    /// Builds the configured backend. Must run inside a tokio runtime (the memory store spawns
+    /// its purge task). Redis is connected lazily.
+    pub fn from_settings(settings: &StoreSettings) -> Result<Store, StoreError> {
+        Ok(match settings.backend {
+            Backend::Memory => Store::Memory(MemoryStore::start()),
+            Backend::Redis => Store::Redis(RedisStore::new(settings)?),
+        })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Store::Memory(_) => "memory",
+            Store::Redis(_) => "redis",
+        }
+    }
+
+    /// Reads a token's entry and its subject's entry in one round trip.
+    pub async fn lookup(
+        &self,
+        token_key: &str,
+        subject_key: Option<&str>,
+    ) -> Result<Lookup, StoreError> {
+        match self {
+            Store::Memory(m) => m.lookup(token_key, subject_key),
+            Store::Redis(r) => r.lookup(token_key, subject_key).await,
+        }
+    }
+
+    /// Marks a token revoked for `ttl_secs`; returns only once the store has it.
+    pub async fn revoke_token(&self, key: &str, ttl_secs: u64) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(m) => m.revoke_token(key, ttl_secs),
+            Store::Redis(r) => r.revoke_token(key, ttl_secs).await,
+        }
+    }
+
+    /// Moves a subject's not_before to the store's "now" (never backwards); returns it.
+    pub async fn revoke_subject(&self, key: &str, ttl_secs: u64) -> Result<i64, StoreError> {
+        match self {
+            Store::Memory(m) => m.revoke_subject(key, ttl_secs),
+            Store::Redis(r) => r.revoke_subject(key, ttl_secs).await,
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(_) => Ok(()),
+            Store::Redis(r) => r.ping().await,
+        }
+    }
+}

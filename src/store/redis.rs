@@ -1,0 +1,206 @@
+//! The Redis store. deadpool-redis creates connections and checks their health; introspectd keeps
+//! a few of them checked out as shared "lanes" and pipelines every concurrent request over them
+//! (a `MultiplexedConnection` clone per request), so a token check is exactly one Redis command
+//! (`MGET`, or `GET` for a token without `sub`) and never queues for a connection of its own.
+//! A lane that fails is dropped back to the pool, which recycles or replaces it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use deadpool_redis::redis::{self, AsyncConnectionConfig, RedisError};
+use deadpool_redis::{Connection, Manager, Pool, Runtime, Timeouts};
+
+use super::{Lookup, StoreError};
+use crate::config::StoreSettings;
+
+/// Sets a subject's not_before from the Redis clock (one clock for every replica), never
+/// moving it backwards, and returns it.
+const REVOKE_SUBJECT_SCRIPT: &str = r"
+local now = tonumber(redis.call('TIME')[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local not_before = math.max(now, current)
+redis.call('SET', KEYS[1], not_before, 'EX', ARGV[1])
+return not_before
+";
+
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    lanes: Vec<Lane>,
+    next_lane: AtomicUsize,
+    acquire_timeout: Duration,
+    command_timeout: Duration,
+}
+
+#[derive(Default)]
+struct Lane {
+    conn: RwLock<Option<Arc<Connection>>>,
+    /// One refill at a time per lane, so an outage does not open a connection per request.
+    refill: tokio::sync::Mutex<()>,
+}
+
+impl RedisStore {
+    /// Builds the pool; connects lazily, so the service starts (unready) while Redis is down.
+    pub fn new(settings: &StoreSettings) -> Result<RedisStore, StoreError> {
+        let connect_timeout = Duration::from_millis(settings.connect_timeout_ms);
+        let command_timeout = Duration::from_millis(settings.command_timeout_ms);
+        let wait_timeout = Duration::from_millis(settings.pool_wait_timeout_ms);
+        let connection_config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            .set_response_timeout(Some(command_timeout));
+        let manager = Manager::new_with_config(settings.redis_url.expose(), connection_config)
+            .map_err(|_| StoreError::Unavailable("invalid redis_url"))?;
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_max_size)
+            .timeouts(Timeouts {
+                wait: Some(wait_timeout),
+                create: Some(connect_timeout),
+                recycle: Some(connect_timeout),
+            })
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|_| StoreError::Unavailable("cannot build the Redis pool"))?;
+        Ok(RedisStore {
+            inner: Arc::new(Inner {
+                pool,
+                lanes: (0..settings.connections).map(|_| Lane::default()).collect(),
+                next_lane: AtomicUsize::new(0),
+                acquire_timeout: wait_timeout + connect_timeout * 2,
+                command_timeout,
+            }),
+        })
+    }
+
+    pub async fn lookup(
+        &self,
+        token_key: &str,
+        subject_key: Option<&str>,
+    ) -> Result<Lookup, StoreError> {
+        match subject_key {
+            Some(subject_key) => {
+                let mut cmd = redis::cmd("MGET");
+                cmd.arg(token_key).arg(subject_key);
+                let (token, subject): (Option<i64>, Option<i64>) = self.query(&cmd).await?;
+                Ok(Lookup {
+                    revoked: token.is_some(),
+                    subject_not_before: subject,
+                })
+            }
+            None => {
+                let mut cmd = redis::cmd("GET");
+                cmd.arg(token_key);
+                let token: Option<i64> = self.query(&cmd).await?;
+                Ok(Lookup {
+                    revoked: token.is_some(),
+                    subject_not_before: None,
+                })
+            }
+        }
+    }
+
+    pub async fn revoke_token(&self, key: &str, ttl_secs: u64) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(1).arg("EX").arg(ttl_secs);
+        let _: () = self.query(&cmd).await?;
+        Ok(())
+    }
+
+    pub async fn revoke_subject(&self, key: &str, ttl_secs: u64) -> Result<i64, StoreError> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(REVOKE_SUBJECT_SCRIPT).arg(1).arg(key).arg(ttl_secs);
+        self.query(&cmd).await
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let _: String = self.query(&redis::cmd("PING")).await?;
+        Ok(())
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        let lane = self.lane();
+        let conn = tokio::time::timeout(self.inner.acquire_timeout, self.connection(lane))
+            .await
+            .map_err(|_| StoreError::Timeout)??;
+        let mut multiplexed = (**conn).clone();
+        let result = tokio::time::timeout(
+            self.inner.command_timeout,
+            cmd.query_async(&mut multiplexed),
+        )
+        .await;
+        match result {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => {
+                if is_connection_failure(&err) {
+                    self.drop_lane(lane, &conn);
+                }
+                Err(StoreError::from_redis(&err))
+            }
+            Err(_) => {
+                self.drop_lane(lane, &conn);
+                Err(StoreError::Timeout)
+            }
+        }
+    }
+
+    fn lane(&self) -> &Lane {
+        let i = self.inner.next_lane.fetch_add(1, Ordering::Relaxed) % self.inner.lanes.len();
+        &self.inner.lanes[i]
+    }
+
+    async fn connection(&self, lane: &Lane) -> Result<Arc<Connection>, StoreError> {
+        if let Some(conn) = read(lane) {
+            return Ok(conn);
+        }
+        let _refilling = lane.refill.lock().await;
+        if let Some(conn) = read(lane) {
+            return Ok(conn);
+        }
+        let conn = Arc::new(self.inner.pool.get().await.map_err(StoreError::from_pool)?);
+        *lane.conn.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&conn));
+        Ok(conn)
+    }
+
+    /// Forgets a failed lane connection (if no other request replaced it already). It goes back
+    /// to the pool once the requests still using it finish; the pool's recycle check decides.
+    fn drop_lane(&self, lane: &Lane, failed: &Arc<Connection>) {
+        let mut slot = lane.conn.write().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, failed)) {
+            *slot = None;
+        }
+    }
+}
+
+fn read(lane: &Lane) -> Option<Arc<Connection>> {
+    lane.conn.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+fn is_connection_failure(err: &RedisError) -> bool {
+    err.is_io_error()
+        || err.is_connection_dropped()
+        || err.is_timeout()
+        || err.is_unrecoverable_error()
+}
+
+impl StoreError {
+    fn from_redis(err: &RedisError) -> StoreError {
+        if err.is_timeout() {
+            StoreError::Timeout
+        } else if is_connection_failure(err) {
+            StoreError::Unavailable("connection failed")
+        } else {
+            StoreError::Unavailable("command failed")
+        }
+    }
+
+    fn from_pool(err: deadpool_redis::PoolError) -> StoreError {
+        match err {
+            deadpool_redis::PoolError::Timeout(_) => StoreError::Timeout,
+            _ => StoreError::Unavailable("cannot connect"),
+        }
+    }
+}

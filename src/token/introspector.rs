@@ -1,0 +1,184 @@
+//! The policy, in one place: verify signature and claims first (no store access for a bad
+//! token), then consult the store, then decide fail-closed or fail-open on a store failure.
+//! Every endpoint that judges or revokes a token goes through here.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{unix_now, Inactive, VerifiedToken, Verifier};
+use crate::config::OnError;
+use crate::metrics::Metrics;
+
+use crate::store::{Keys, Store, StoreError};
+
+/// The answer to "is this token good now?".
+#[derive(Debug)]
+pub enum Verdict {
+    Active(VerifiedToken),
+    /// The store failed and `on_error = "allow"`: signature and claims verified, revocation
+    /// state unknown.
+    ActiveOnStoreError(VerifiedToken),
+    Inactive(Inactive),
+    /// The store failed and `on_error = "deny"`: no decision can be given.
+    StoreUnavailable,
+}
+
+impl Verdict {
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Verdict::Active(_) => "active",
+            Verdict::ActiveOnStoreError(_) => "allowed_on_store_error",
+            Verdict::Inactive(reason) => reason.as_str(),
+            Verdict::StoreUnavailable => "store_unavailable",
+        }
+    }
+}
+
+/// What `revoke` did with a token.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// Written to the store, which acknowledged it.
+    Stored,
+    /// Not written: the token is not one of ours or is already dead (RFC 7009 §2.2 still
+    /// answers 200).
+    Ignored(Inactive),
+}
+
+pub struct Introspector {
+    verifier: Verifier,
+    store: Store,
+    keys: Keys,
+    on_error: OnError,
+    /// Seconds an entry outlives its token's exp: leeway plus a margin for clock skew.
+    ttl_slack_secs: i64,
+    metrics: Arc<Metrics>,
+}
+
+impl Introspector {
+    pub fn new(
+        verifier: Verifier,
+        store: Store,
+        keys: Keys,
+        on_error: OnError,
+        revocation_margin_secs: u64,
+        metrics: Arc<Metrics>,
+    ) -> Introspector {
+        let ttl_slack_secs = verifier
+            .policy()
+            .leeway_secs
+            .saturating_add(i64::try_from(revocation_margin_secs).unwrap_or(i64::MAX));
+        Introspector {
+            verifier,
+            store,
+            keys,
+            on_error,
+            ttl_slack_secs,
+            metrics,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Decides whether `token` is active now.
+    pub async fn check(&self, token: &str) -> Verdict {
+        let verified = match self.verifier.verify(token, unix_now()) {
+            Ok(verified) => verified,
+            Err(reason) => return Verdict::Inactive(reason),
+        };
+        let sub = verified.sub();
+        let token_key = self.keys.token(sub, &verified.id);
+        let subject_key = sub.map(|s| self.keys.subject(s));
+        let lookup = self
+            .timed(self.store.lookup(&token_key, subject_key.as_deref()))
+            .await;
+        match lookup {
+            Ok(found) if found.revoked => Verdict::Inactive(Inactive::Revoked),
+            Ok(found) => match found.subject_not_before {
+                // A token without iat cannot prove it was issued after the subject revocation.
+                Some(nb) if verified.checked.iat.is_none_or(|iat| iat < nb) => {
+                    Verdict::Inactive(Inactive::SubjectRevoked)
+                }
+                _ => Verdict::Active(verified),
+            },
+            Err(err) => match self.on_error {
+                OnError::Deny => {
+                    tracing::error!(error = %err, jti = verified.jti(), "store lookup failed; denying");
+                    Verdict::StoreUnavailable
+                }
+                OnError::Allow => {
+                    tracing::warn!(error = %err, jti = verified.jti(), "store lookup failed; allowing (store.on_error = allow)");
+                    Verdict::ActiveOnStoreError(verified)
+                }
+            },
+        }
+    }
+
+    /// Revokes `token` if its signature and claims verify. Returns only after the store
+    /// acknowledged the write; a store failure is an error whatever `on_error` says.
+    pub async fn revoke(&self, token: &str) -> Result<Revocation, StoreError> {
+        let now = unix_now();
+        let verified = match self.verifier.verify(token, now) {
+            Ok(verified) => verified,
+            Err(reason) => return Ok(Revocation::Ignored(reason)),
+        };
+        // The entry lives until the token would have died anyway, and never beyond the longest
+        // lifetime a token may have.
+        let max_ttl = self
+            .verifier
+            .policy()
+            .max_lifetime_secs
+            .saturating_add(self.ttl_slack_secs);
+        let ttl = verified
+            .checked
+            .exp
+            .saturating_add(self.ttl_slack_secs)
+            .saturating_sub(now)
+            .clamp(1, max_ttl);
+        let key = self.keys.token(verified.sub(), &verified.id);
+        self.timed(self.store.revoke_token(&key, ttl as u64))
+            .await?;
+        self.metrics.revoked("token");
+        tracing::info!(
+            jti = verified.jti(),
+            sub = verified.sub(),
+            ttl,
+            "token revoked"
+        );
+        Ok(Revocation::Stored)
+    }
+
+    /// Makes every token of `sub` issued before now inactive; returns the new not_before.
+    pub async fn revoke_subject(&self, sub: &str) -> Result<i64, StoreError> {
+        let ttl = self
+            .verifier
+            .policy()
+            .max_lifetime_secs
+            .saturating_add(self.ttl_slack_secs);
+        let key = self.keys.subject(sub);
+        let not_before = self
+            .timed(self.store.revoke_subject(&key, ttl as u64))
+            .await?;
+        self.metrics.revoked("subject");
+        tracing::info!(sub, not_before, "subject revoked");
+        Ok(not_before)
+    }
+
+    /// Whether the store answers a ping within `timeout`.
+    pub async fn store_ready(&self, timeout: std::time::Duration) -> Result<(), StoreError> {
+        tokio::time::timeout(timeout, self.timed(self.store.ping()))
+            .await
+            .map_err(|_| StoreError::Timeout)?
+    }
+
+    async fn timed<T>(
+        &self,
+        op: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let start = Instant::now();
+        let result = op.await;
+        self.metrics.observe_store(start.elapsed(), result.is_ok());
+        result
+    }
+}

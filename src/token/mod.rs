@@ -1,0 +1,103 @@
+//! Tokens: what makes one inactive, how it is identified in the blocklist, and how it is checked.
+//!
+//! - `verifier`: signature and algorithm checks (jsonwebtoken), built once at start-up.
+//! - `claims`: the claim rules, a pure function.
+//! - `signer`: `introspectd mint` and the start-up self-test.
+
+pub mod claims;
+pub mod introspector;
+pub mod signer;
+pub mod verifier;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+pub use claims::{CheckedClaims, ClaimsPolicy};
+pub use introspector::{Introspector, Revocation, Verdict};
+pub use verifier::Verifier;
+
+/// Selects jsonwebtoken's crypto backend explicitly: RustCrypto (pure Rust, no C toolchain).
+/// Idempotent; called before any key is built.
+pub fn install_crypto_backend() {
+    // An error only means a provider is installed already, which is this same one.
+    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+}
+
+/// The wall clock in unix seconds, as token claims count time.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Why a token is inactive. Each is also a bounded metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inactive {
+    /// Not a well-formed JWS compact token, too long, or with a `crit` header.
+    Malformed,
+    /// Signature does not verify, or the algorithm is not allowed.
+    Signature,
+    Expired,
+    NotYetValid,
+    /// A claim has the wrong type or value (`iss`, `aud`, lifetime too long, ...).
+    Claims,
+    Revoked,
+    SubjectRevoked,
+}
+
+impl Inactive {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Inactive::Malformed => "malformed",
+            Inactive::Signature => "signature",
+            Inactive::Expired => "expired",
+            Inactive::NotYetValid => "not_yet_valid",
+            Inactive::Claims => "claims",
+            Inactive::Revoked => "revoked",
+            Inactive::SubjectRevoked => "subject_revoked",
+        }
+    }
+}
+
+/// What identifies a token in the blocklist: its `jti`, or the SHA-256 of the token itself when
+/// it has none. Both are hashed again into the store key, so key size never depends on input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenId {
+    Jti(String),
+    TokenHash([u8; 32]),
+}
+
+/// A token whose signature and claims verified.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    pub claims: Map<String, Value>,
+    pub checked: CheckedClaims,
+    pub id: TokenId,
+}
+
+impl VerifiedToken {
+    pub fn new(token: &str, claims: Map<String, Value>, checked: CheckedClaims) -> Self {
+        let id = match claims.get("jti").and_then(Value::as_str) {
+            Some(jti) => TokenId::Jti(jti.to_owned()),
+            None => TokenId::TokenHash(Sha256::digest(token.as_bytes()).into()),
+        };
+        Self {
+            claims,
+            checked,
+            id,
+        }
+    }
+
+    pub fn sub(&self) -> Option<&str> {
+        self.str_claim("sub")
+    }
+
+    pub fn jti(&self) -> Option<&str> {
+        self.str_claim("jti")
+    }
+
+    pub fn str_claim(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
+    }
+}
