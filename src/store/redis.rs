@@ -121,11 +121,22 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Runs one command on a shared lane. A lane whose connection has died (Redis restarted)
+    /// fails at once; it is replaced and the command tried once more on the new connection, so
+    /// a restart costs no request. A timeout is never retried: the time budget is spent.
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        match self.query_once(cmd).await {
+            Err(Failure::Dropped(_)) => self.query_once(cmd).await.map_err(Failure::into_error),
+            other => other.map_err(Failure::into_error),
+        }
+    }
+
+    async fn query_once<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, Failure> {
         let lane = self.lane();
         let conn = tokio::time::timeout(self.inner.acquire_timeout, self.connection(lane))
             .await
-            .map_err(|_| StoreError::Timeout)??;
+            .map_err(|_| Failure::Other(StoreError::Timeout))?
+            .map_err(Failure::Other)?;
         let mut multiplexed = (**conn).clone();
         let result = tokio::time::timeout(
             self.inner.command_timeout,
@@ -134,15 +145,20 @@ impl RedisStore {
         .await;
         match result {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => {
-                if is_connection_failure(&err) {
-                    self.drop_lane(lane, &conn);
+            Ok(Err(err)) if is_connection_failure(&err) => {
+                self.drop_lane(lane, &conn);
+                if err.is_timeout() {
+                    Err(Failure::Other(StoreError::Timeout))
+                } else {
+                    Err(Failure::Dropped(StoreError::Unavailable(
+                        "connection failed",
+                    )))
                 }
-                Err(StoreError::from_redis(&err))
             }
+            Ok(Err(_)) => Err(Failure::Other(StoreError::Unavailable("command failed"))),
             Err(_) => {
                 self.drop_lane(lane, &conn);
-                Err(StoreError::Timeout)
+                Err(Failure::Other(StoreError::Timeout))
             }
         }
     }
@@ -186,17 +202,21 @@ fn is_connection_failure(err: &RedisError) -> bool {
         || err.is_unrecoverable_error()
 }
 
-impl StoreError {
-    fn from_redis(err: &RedisError) -> StoreError {
-        if err.is_timeout() {
-            StoreError::Timeout
-        } else if is_connection_failure(err) {
-            StoreError::Unavailable("connection failed")
-        } else {
-            StoreError::Unavailable("command failed")
+enum Failure {
+    /// The connection was found dead; worth one more try on a fresh one.
+    Dropped(StoreError),
+    Other(StoreError),
+}
+
+impl Failure {
+    fn into_error(self) -> StoreError {
+        match self {
+            Failure::Dropped(e) | Failure::Other(e) => e,
         }
     }
+}
 
+impl StoreError {
     fn from_pool(err: deadpool_redis::PoolError) -> StoreError {
         match err {
             deadpool_redis::PoolError::Timeout(_) => StoreError::Timeout,

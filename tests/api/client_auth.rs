@@ -1,0 +1,144 @@
+//! Client authentication on /introspect, /revoke and /revoke/subject.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use introspectd::config::Backend;
+use serde_json::Value;
+
+use crate::helpers::{token, TestApp, CLIENT_ID, CLIENT_SECRET};
+
+const ENDPOINTS: [&str; 3] = ["/introspect", "/revoke", "/revoke/subject"];
+
+async fn assert_invalid_client(res: reqwest::Response) -> String {
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        r#"Basic realm="introspectd""#
+    );
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let text = res.text().await.unwrap();
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    text
+}
+
+#[tokio::test]
+async fn missing_or_wrong_credentials_are_refused_with_identical_bodies() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let t = token("alice");
+    for path in ENDPOINTS {
+        let form = [("token", t.as_str()), ("sub", "alice")];
+        let none = app.post(path).form(&form).send().await.unwrap();
+        let none = assert_invalid_client(none).await;
+        let wrong = app
+            .post(path)
+            .basic_auth(CLIENT_ID, Some("wrong"))
+            .form(&form);
+        let wrong = assert_invalid_client(wrong.send().await.unwrap()).await;
+        let unknown = app
+            .post(path)
+            .basic_auth("nobody", Some(CLIENT_SECRET))
+            .form(&form);
+        let unknown = assert_invalid_client(unknown.send().await.unwrap()).await;
+        let crossed = app
+            .post(path)
+            .basic_auth("other", Some(CLIENT_SECRET))
+            .form(&form);
+        assert_invalid_client(crossed.send().await.unwrap()).await;
+        assert_eq!(
+            wrong, unknown,
+            "unknown client and wrong secret look the same"
+        );
+        assert_eq!(none, wrong);
+    }
+    // Nothing was revoked by the refused calls.
+    app.assert_active(&t).await;
+    assert_eq!(app.requests_total("revoke", "invalid_client").await, 4.0);
+}
+
+#[tokio::test]
+async fn malformed_basic_credentials_are_invalid_client_not_errors() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let t = token("alice");
+    for header in [
+        "Basic".to_string(),
+        "Basic !!!notbase64".to_string(),
+        format!("Basic {}", STANDARD.encode("no-colon")),
+        format!("Basic {}", STANDARD.encode(":secret")),
+        format!("Basic {}", "A".repeat(8192)),
+    ] {
+        let res = app
+            .post("/introspect")
+            .header("authorization", header.as_str())
+            .form(&[("token", t.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_invalid_client(res).await;
+    }
+}
+
+#[tokio::test]
+async fn basic_post_and_lowercase_scheme_are_accepted() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let t = token("alice");
+    let post = app
+        .post("/introspect")
+        .form(&[
+            ("token", t.as_str()),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.json::<Value>().await.unwrap()["active"], true);
+    let lower = format!(
+        "basic {}",
+        STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+    );
+    let res = app
+        .post("/introspect")
+        .header("authorization", lower)
+        .form(&[("token", t.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["active"], true);
+    // Any configured client may revoke any token (trusted gateways; see README).
+    let res = app
+        .post("/revoke")
+        .basic_auth("other", Some("other-secret"))
+        .form(&[("token", t.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    app.assert_inactive(&t).await;
+}
+
+#[tokio::test]
+async fn two_authentication_methods_at_once_are_a_bad_request() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let t = token("alice");
+    for path in ENDPOINTS {
+        let res = app
+            .post(path)
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .form(&[
+                ("token", t.as_str()),
+                ("sub", "alice"),
+                ("client_id", "other"),
+                ("client_secret", "other-secret"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{path}");
+        assert_eq!(
+            res.json::<Value>().await.unwrap()["error"],
+            "invalid_request"
+        );
+    }
+    app.assert_active(&t).await;
+}

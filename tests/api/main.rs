@@ -1,0 +1,11 @@
+//! Integration tests: the real application in-process on a free port, a real `redis-server` per
+//! test. Store-dependent tests run on both backends (`on_both_backends!`).
+
+mod helpers;
+
+mod client_auth;
+mod introspect;
+mod requests;
+mod revoke;
+mod store_failure;
+mod subject;

@@ -1,0 +1,129 @@
+//! `POST /revoke` (RFC 7009): acknowledged only once stored; only verified tokens are written;
+//! entries expire when the token would have.
+
+use introspectd::config::Backend;
+use jsonwebtoken::{Algorithm, Header};
+use serde_json::json;
+
+use crate::helpers::{claims, sign, sign_with, token, token_with, TestApp};
+use crate::on_both_backends;
+
+async fn revoked_token_is_inactive(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let revoked = token("alice");
+    let other = token("alice");
+    app.assert_active(&revoked).await;
+    let res = app.revoke(&revoked).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.text().await.unwrap(), "{}");
+    app.assert_inactive(&revoked).await;
+    app.assert_active(&other).await;
+    // Revoking again, with any hint, is the same success.
+    for hint in ["access_token", "refresh_token", "junk"] {
+        let res = app
+            .post_form(
+                "/revoke",
+                &[("token", revoked.as_str()), ("token_type_hint", hint)],
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    app.assert_inactive(&revoked).await;
+    assert_eq!(
+        app.metric(r#"introspectd_revocations_total{kind="token"}"#)
+            .await,
+        4.0
+    );
+    assert_eq!(app.requests_total("introspect", "revoked").await, 2.0);
+}
+
+async fn token_without_jti_is_revoked_by_its_hash(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let now = introspectd::token::unix_now();
+    let first = token_with("alice", json!({"jti": null}));
+    let second = token_with("alice", json!({"jti": null, "exp": now + 1800}));
+    assert_eq!(app.revoke(&first).await.status(), 200);
+    app.assert_inactive(&first).await;
+    app.assert_active(&second).await;
+}
+
+async fn invalid_tokens_are_acknowledged_without_effect(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let live = claims("alice");
+    let live_token = sign(&live);
+    // A forged token carrying the live token's jti must not revoke it.
+    let forged = sign_with(
+        Header::new(Algorithm::HS256),
+        &live,
+        b"forger-secret-forger-secret-0000000",
+    );
+    let expired = token_with("alice", json!({"exp": introspectd::token::unix_now() - 5}));
+    for t in [forged.as_str(), expired.as_str(), "garbage"] {
+        let res = app.revoke(t).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.text().await.unwrap(), "{}");
+    }
+    app.assert_active(&live_token).await;
+    assert_eq!(
+        app.metric(r#"introspectd_revocations_total{kind="token"}"#)
+            .await,
+        0.0
+    );
+    assert_eq!(app.requests_total("revoke", "ignored").await, 3.0);
+}
+
+on_both_backends! {
+    revoke_then_inactive => revoked_token_is_inactive;
+    without_jti => token_without_jti_is_revoked_by_its_hash;
+    invalid_tokens => invalid_tokens_are_acknowledged_without_effect;
+}
+
+#[tokio::test]
+async fn revocation_is_seen_by_every_replica() {
+    let a = TestApp::spawn(Backend::Redis).await;
+    let b = a.replica().await;
+    let tokens: Vec<String> = (0..20).map(|i| token(&format!("user{i}"))).collect();
+    for t in &tokens {
+        assert_eq!(a.revoke(t).await.status(), 200);
+        b.assert_inactive(t).await;
+    }
+}
+
+#[tokio::test]
+async fn blocklist_entry_lives_as_long_as_the_token_and_no_longer() {
+    let app = TestApp::spawn_with(Backend::Redis, |s| {
+        s.jwt.leeway_secs = 60;
+        s.store.revocation_margin_secs = 5;
+    })
+    .await;
+    let now = introspectd::token::unix_now();
+    let redis = app.redis();
+    let cases = [(120, 120 + 60 + 5), (-5, -5 + 60 + 5)];
+    for (exp_in, expected_ttl) in cases {
+        let _: () = redis.cmd(&["FLUSHALL"]);
+        let t = token_with("alice", json!({"exp": now + exp_in}));
+        assert_eq!(app.revoke(&t).await.status(), 200);
+        let keys: Vec<String> = redis.cmd(&["KEYS", "*"]);
+        assert_eq!(keys.len(), 1, "one entry per revoked token");
+        assert!(keys[0].starts_with("introspectd:{"), "{}", keys[0]);
+        let ttl: i64 = redis.cmd(&["TTL", &keys[0]]);
+        // The test's clock and the service's may straddle a second boundary.
+        assert!(
+            (expected_ttl - 2..=expected_ttl).contains(&ttl),
+            "exp in {exp_in}s: ttl {ttl}, expected about {expected_ttl}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_huge_jti_gives_a_bounded_key() {
+    let app = TestApp::spawn(Backend::Redis).await;
+    // Large claims, with the token still under the 8 KiB cap.
+    let t = token_with(&"s".repeat(2500), json!({"jti": "j".repeat(2500)}));
+    assert_eq!(app.revoke(&t).await.status(), 200);
+    let keys: Vec<String> = app.redis().cmd(&["KEYS", "*"]);
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].len() < 64, "{}", keys[0]);
+    app.assert_inactive(&t).await;
+}
