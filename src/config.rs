@@ -322,11 +322,24 @@ fn from_config_crate(err: config::ConfigError) -> ConfigError {
     }
     match text.rsplit_once(" for key `") {
         Some((message, rest)) => {
-            let key = rest.trim_end_matches('`').trim_end_matches(" in ");
-            let key = key.split('`').next().unwrap_or(key);
-            ConfigError::new(key, message.to_string())
+            let key = rest.split('`').next().unwrap_or(rest);
+            let message = match allowed_values(key) {
+                Some(allowed) if message.contains("variant") => format!("must be one of {allowed}"),
+                _ => message.to_string(),
+            };
+            ConfigError::new(key, message)
         }
         None => ConfigError::new("config", text),
+    }
+}
+
+/// The accepted values of the keys that are enums, for error messages.
+fn allowed_values(key: &str) -> Option<&'static str> {
+    match key {
+        "store.backend" => Some("\"memory\", \"redis\""),
+        "store.on_error" => Some("\"deny\", \"allow\""),
+        "log.format" => Some("\"text\", \"json\""),
+        _ => None,
     }
 }
 
@@ -424,6 +437,7 @@ secret = "0123456789abcdef"
         for (extra, env, key) in cases {
             let err = load(&format!("{extra}{BASE}"), env).unwrap_err();
             assert_eq!(&err.key, key, "for {extra:?}: {err}");
+            assert!(!err.message.contains("variant"), "{err}");
         }
     }
 

@@ -23,6 +23,18 @@ pub enum KeyKind {
     Ed25519,
 }
 
+impl std::fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyKind::Hmac => "HMAC",
+            KeyKind::Rsa => "RSA",
+            KeyKind::EcP256 => "EC P-256",
+            KeyKind::EcP384 => "EC P-384",
+            KeyKind::Ed25519 => "Ed25519",
+        })
+    }
+}
+
 impl KeyKind {
     fn of(alg: Algorithm) -> KeyKind {
         match alg {
@@ -116,7 +128,7 @@ pub fn read_pem(key: &str, path: &Path, kind: KeyKind) -> Result<Vec<u8>, Config
     if found != kind {
         return Err(ConfigError::new(
             key,
-            format!("holds a {found:?} key but jwt.algorithms needs a {kind:?} key"),
+            format!("holds an {found} key but jwt.algorithms needs an {kind} key"),
         ));
     }
     Ok(pem)
