@@ -63,6 +63,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub jwt: JwtSettings,
     pub store: StoreSettings,
+    pub auth: AuthSettings,
     pub log: LogSettings,
     #[serde(default)]
     pub clients: Vec<ClientSettings>,
@@ -122,6 +123,14 @@ pub struct StoreSettings {
     pub pool_max_size: usize,
     pub pool_wait_timeout_ms: u64,
     pub ready_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub cookie_name: String,
+    #[serde(default)]
+    pub claim_headers: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -256,6 +265,29 @@ impl Settings {
                 "store.pool_max_size",
                 "must be at least store.connections",
             ));
+        }
+        if !self.auth.cookie_name.is_empty()
+            && !self
+                .auth
+                .cookie_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        {
+            return Err(ConfigError::new(
+                "auth.cookie_name",
+                "must be a valid cookie name (token characters)",
+            ));
+        }
+        for (claim, header) in &self.auth.claim_headers {
+            let key = format!("auth.claim_headers.{claim}");
+            let name = actix_web::http::header::HeaderName::from_bytes(header.as_bytes())
+                .map_err(|_| ConfigError::new(&key, "is not a valid header name"))?;
+            if crate::routes::auth::STANDARD_HEADERS.contains(&name.as_str()) {
+                return Err(ConfigError::new(
+                    &key,
+                    "must not replace a standard X-Auth-* header",
+                ));
+            }
         }
         if !matches!(
             self.log.level.as_str(),

@@ -9,7 +9,8 @@
 //! - `form`: strict form-urlencoded bodies with a size cap.
 //! - `error`: the one error type and its OAuth JSON responses.
 //! - `metrics`: Prometheus metrics owning their registry.
-//! - `routes`: one file per endpoint and the route table.
+//! - `routes`: one file per endpoint and the route table (`auth` is the gateway endpoint).
+//! - `scope`: `X-Required-Scope` parsing and matching for `/auth`.
 //! - `startup`: builds the app, binds, runs until stopped.
 //! - `telemetry`: the tracing subscriber.
 //! - `cli`: command-line parsing (`--config`, `mint`).
@@ -22,6 +23,7 @@ pub mod error;
 pub mod form;
 pub mod metrics;
 pub mod routes;
+pub mod scope;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

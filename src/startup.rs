@@ -13,6 +13,7 @@ use actix_web::{middleware, web, App, HttpServer};
 use crate::client_auth::Clients;
 use crate::config::{ConfigError, Settings};
 use crate::metrics::Metrics;
+use crate::routes::auth::AuthOptions;
 use crate::routes::{self, AppState};
 use crate::store::{Keys, Store};
 use crate::token::unix_now;
@@ -47,6 +48,7 @@ impl Application {
         let state = web::Data::new(AppState {
             introspector,
             clients: Clients::new(&settings.clients),
+            auth: AuthOptions::new(&settings.auth),
             metrics,
             max_body_bytes: settings.server.max_body_bytes,
             ready_timeout: Duration::from_millis(settings.store.ready_timeout_ms),

@@ -1,6 +1,7 @@
 //! The HTTP surface: the single route table, the shared state handlers see, and the middleware
 //! that counts, times and logs every request (by route and bounded outcome, never by content).
 
+pub mod auth;
 mod health;
 mod introspect;
 mod revoke;
@@ -23,6 +24,7 @@ use crate::token::Introspector;
 pub struct AppState {
     pub introspector: Introspector,
     pub clients: Clients,
+    pub auth: auth::AuthOptions,
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,
     pub ready_timeout: Duration,
@@ -32,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(post_only("/introspect", introspect::introspect))
         .service(post_only("/revoke", revoke::revoke))
         .service(post_only("/revoke/subject", revoke::revoke_subject))
+        .service(web::resource(["/auth", "/auth/{tail:.*}"]).route(web::route().to(auth::auth)))
         .service(get_only("/healthz", health::healthz))
         .service(get_only("/readyz", health::readyz))
         .service(get_only("/metrics", health::metrics))
@@ -82,6 +85,8 @@ fn endpoint_of(path: &str) -> &'static str {
         "/healthz" => "healthz",
         "/readyz" => "readyz",
         "/metrics" => "metrics",
+        "/auth" => "auth",
+        p if p.starts_with("/auth/") => "auth",
         _ => "other",
     }
 }

@@ -16,7 +16,7 @@ fn b64(v: &serde_json::Value) -> String {
 
 /// Tokens that must be inactive before any store access, with the reason label each is counted
 /// under.
-fn rejected_tokens() -> Vec<(&'static str, String, &'static str)> {
+pub fn rejected_tokens() -> Vec<(&'static str, String, &'static str)> {
     let now = introspectd::token::unix_now();
     let valid = token("alice");
     let payload = valid.split('.').nth(1).unwrap().to_string();

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod auth;
 mod client_auth;
 mod introspect;
 mod requests;
