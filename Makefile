@@ -5,7 +5,6 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # Root installs directly; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := redis-server
 
 .PHONY: run test deps toolchain fmt-check lint unit-and-integration build release
 
@@ -18,6 +17,7 @@ test: deps toolchain fmt-check lint unit-and-integration
 deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \

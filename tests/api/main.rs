@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod client_auth;
 mod introspect;
+mod nginx;
 mod requests;
 mod revoke;
 mod store_failure;
