@@ -1,5 +1,5 @@
 # introspectd: `make run` starts the service on the embedded store; `make test` installs what the
-# tests need (redis-server from Debian's packages when missing) and runs every check.
+# tests need (redis-server, nginx and promtool from Debian's packages, linters in .venv) and runs every check.
 
 SHELL := /bin/bash
 CARGO ?= cargo

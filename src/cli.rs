@@ -8,6 +8,7 @@ use crate::token::signer::MintRequest;
 pub const USAGE: &str = "usage:
   introspectd [--config FILE]
   introspectd mint [--config FILE] --sub SUBJECT [--scope \"a b\"] [--ttl SECS] [--claim k=v]...
+  introspectd healthcheck [--config FILE] [--ready]
   introspectd --version
 
 --config defaults to $INTROSPECTD_CONFIG; INTROSPECTD__SECTION__KEY variables override the file.";
@@ -21,6 +22,11 @@ pub enum Command {
         config: Option<PathBuf>,
         request: MintRequest,
     },
+    /// Probe the running service: `/healthz`, or `/readyz` with `ready`.
+    Healthcheck {
+        config: Option<PathBuf>,
+        ready: bool,
+    },
     Help,
     Version,
 }
@@ -29,6 +35,8 @@ pub enum Command {
 pub fn parse(args: &[String], env_config: Option<String>) -> Result<Command, String> {
     let mut args = args.iter().map(String::as_str).peekable();
     let mint = args.next_if_eq(&"mint").is_some();
+    let healthcheck = !mint && args.next_if_eq(&"healthcheck").is_some();
+    let mut ready = false;
     let mut config: Option<PathBuf> = None;
     let mut request = MintRequest {
         ttl_secs: 3600,
@@ -45,6 +53,7 @@ pub fn parse(args: &[String], env_config: Option<String>) -> Result<Command, Str
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
             "--config" => config = Some(PathBuf::from(value("--config")?)),
+            "--ready" if healthcheck => ready = true,
             "--sub" if mint => sub = Some(value("--sub")?),
             "--scope" if mint => request.scope = Some(value("--scope")?),
             "--ttl" if mint => {
@@ -66,6 +75,9 @@ pub fn parse(args: &[String], env_config: Option<String>) -> Result<Command, Str
         }
     }
     let config = config.or_else(|| env_config.filter(|c| !c.is_empty()).map(PathBuf::from));
+    if healthcheck {
+        return Ok(Command::Healthcheck { config, ready });
+    }
     if mint {
         request.sub = sub.filter(|s| !s.is_empty()).ok_or("mint needs --sub")?;
         Ok(Command::Mint { config, request })
@@ -117,6 +129,17 @@ mod tests {
     }
 
     #[test]
+    fn healthcheck_takes_config_and_ready() {
+        assert_eq!(
+            parse(&args(&["healthcheck", "--ready"]), Some("c.toml".into())),
+            Ok(Command::Healthcheck {
+                config: Some("c.toml".into()),
+                ready: true
+            })
+        );
+    }
+
+    #[test]
     fn bad_arguments_are_errors() {
         for bad in [
             &["mint"][..],
@@ -125,6 +148,8 @@ mod tests {
             &["mint", "--sub", "a", "--claim", "=x"],
             &["--sub", "a"],
             &["serve"],
+            &["healthcheck", "--sub", "a"],
+            &["mint", "--sub", "a", "--ready"],
         ] {
             assert!(parse(&args(bad), None).is_err(), "{bad:?}");
         }

@@ -13,7 +13,8 @@
 //! - `scope`: `X-Required-Scope` parsing and matching for `/auth`.
 //! - `startup`: builds the app, binds, runs until stopped.
 //! - `telemetry`: the tracing subscriber.
-//! - `cli`: command-line parsing (`--config`, `mint`).
+//! - `cli`: command-line parsing (`--config`, `mint`, `healthcheck`).
+//! - `healthcheck`: the dependency-free HTTP probe behind `introspectd healthcheck`.
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod client_auth;
 pub mod config;
 pub mod error;
 pub mod form;
+pub mod healthcheck;
 pub mod metrics;
 pub mod routes;
 pub mod scope;

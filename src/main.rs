@@ -29,7 +29,9 @@ fn main() -> ExitCode {
             println!("introspectd {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
-        Command::Serve { config } | Command::Mint { config, .. } => config.clone(),
+        Command::Serve { config }
+        | Command::Mint { config, .. }
+        | Command::Healthcheck { config, .. } => config.clone(),
     };
     let sources = Sources {
         file: config.as_deref(),
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
     };
     match command {
         Command::Mint { request, .. } => mint(&settings, &request),
+        Command::Healthcheck { ready, .. } => healthcheck(&settings, ready),
         _ => serve(settings),
     }
 }
@@ -66,6 +69,24 @@ fn serve(settings: Settings) -> ExitCode {
             }
         }
     })
+}
+
+fn healthcheck(settings: &Settings, ready: bool) -> ExitCode {
+    let Ok(listen) = settings.listen_addr() else {
+        return ExitCode::FAILURE;
+    };
+    let path = if ready { "/readyz" } else { "/healthz" };
+    match introspectd::healthcheck::probe(introspectd::healthcheck::probe_address(listen), path) {
+        Ok(200) => ExitCode::SUCCESS,
+        Ok(status) => {
+            eprintln!("{path}: HTTP {status}");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("{path}: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn mint(settings: &Settings, request: &introspectd::token::signer::MintRequest) -> ExitCode {

@@ -417,3 +417,25 @@ fn token_claims(token: &str) -> Value {
         .unwrap();
     serde_json::from_slice(&payload).unwrap()
 }
+
+#[test]
+fn healthcheck_probes_the_running_service() {
+    let dir = Dir::new();
+    let config = dir.write("c.toml", &hs_config());
+    let server = serve(&config, &[]);
+    let listen = server.base.trim_start_matches("http://").to_owned();
+    let check = |extra: &[&str]| {
+        let mut args = vec!["healthcheck", "--config", config.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        run(&args, &[("INTROSPECTD__SERVER__LISTEN", &listen)])
+            .status
+            .success()
+    };
+    assert!(check(&[]));
+    assert!(check(&["--ready"]));
+    drop(server);
+    assert!(
+        !check(&[]),
+        "healthcheck succeeded with the service stopped"
+    );
+}
