@@ -27,7 +27,13 @@ impl Clients {
         Clients {
             clients: settings
                 .iter()
-                .map(|c| (c.id.clone(), digest(c.secret.expose().as_bytes())))
+                .map(|c| {
+                    let secret = c
+                        .secret
+                        .as_ref()
+                        .expect("Settings::load resolves every client secret");
+                    (c.id.clone(), digest(secret.expose().as_bytes()))
+                })
                 .collect(),
             decoy: digest(uuid::Uuid::new_v4().as_bytes()),
         }
@@ -128,11 +134,13 @@ mod tests {
         Clients::new(&[
             ClientSettings {
                 id: "gw".into(),
-                secret: Secret::new("s3cret"),
+                secret: Some(Secret::new("s3cret")),
+                secret_file: None,
             },
             ClientSettings {
                 id: "we ird+id".into(),
-                secret: Secret::new("p%ss:wörd"),
+                secret: Some(Secret::new("p%ss:wörd")),
+                secret_file: None,
             },
         ])
     }

@@ -151,7 +151,13 @@ pub struct LogSettings {
 #[serde(deny_unknown_fields)]
 pub struct ClientSettings {
     pub id: String,
-    pub secret: Secret,
+    /// The secret itself, or (after `Settings::load`) the contents of `secret_file`.
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    /// A file holding the secret (e.g. a mounted Kubernetes Secret); one trailing newline is
+    /// dropped. Exclusive with `secret`.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
 }
 
 /// Where the settings come from besides the built-in defaults.
@@ -192,12 +198,36 @@ impl Settings {
                 .with_list_parse_key("jwt.audience")
                 .source(Some(env)),
         );
-        let settings: Settings = builder
+        let mut settings: Settings = builder
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(from_config_crate)?;
+        settings.read_secret_files()?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// Replaces each client's `secret_file` by its contents.
+    fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        for (i, client) in self.clients.iter_mut().enumerate() {
+            let Some(path) = &client.secret_file else {
+                continue;
+            };
+            let key = format!("clients[{i}].secret_file");
+            if client.secret.is_some() {
+                return Err(ConfigError::new(
+                    key,
+                    "set either secret or secret_file, not both",
+                ));
+            }
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new(&key, format!("cannot read {}: {e}", path.display()))
+            })?;
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            let text = text.strip_suffix('\r').unwrap_or(text);
+            client.secret = Some(Secret::new(text));
+        }
+        Ok(())
     }
 
     /// Checks what the types cannot: ranges, combinations, uniqueness. Key files are read and
@@ -311,10 +341,10 @@ impl Settings {
                     "must be non-empty and contain no ':'",
                 ));
             }
-            if client.secret.expose().is_empty() {
+            if client.secret.as_ref().is_none_or(|s| s.expose().is_empty()) {
                 return Err(ConfigError::new(
                     format!("clients[{i}].secret"),
-                    "must not be empty",
+                    "is required and must not be empty (or use secret_file)",
                 ));
             }
             if self.clients[..i].iter().any(|c| c.id == client.id) {
@@ -471,6 +501,30 @@ secret = "0123456789abcdef"
             assert_eq!(&err.key, key, "for {extra:?}: {err}");
             assert!(!err.message.contains("variant"), "{err}");
         }
+    }
+
+    #[test]
+    fn client_secrets_can_come_from_files() {
+        let dir = std::env::temp_dir().join(format!("introspectd-sf-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("gw");
+        std::fs::write(&secret, "from-a-file\n").unwrap();
+        let toml = format!("[[clients]]\nid = \"k8s\"\nsecret_file = {:?}\n", secret);
+        let s = load(&toml, &[]).unwrap();
+        assert_eq!(
+            s.clients[0].secret.as_ref().unwrap().expose(),
+            "from-a-file"
+        );
+        let both = format!("{toml}secret = \"x\"\n");
+        assert_eq!(load(&both, &[]).unwrap_err().key, "clients[0].secret_file");
+        let missing = "[[clients]]\nid = \"k8s\"\nsecret_file = \"/nonexistent\"\n";
+        assert_eq!(
+            load(missing, &[]).unwrap_err().key,
+            "clients[0].secret_file"
+        );
+        let neither = "[[clients]]\nid = \"k8s\"\n";
+        assert_eq!(load(neither, &[]).unwrap_err().key, "clients[0].secret");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

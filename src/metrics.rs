@@ -21,6 +21,7 @@ pub struct Metrics {
     revocations: IntCounterVec,
     store_errors: IntCounter,
     store_duration: Histogram,
+    ready: prometheus::IntGauge,
 }
 
 impl Metrics {
@@ -64,8 +65,14 @@ impl Metrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
         )
         .expect("static metric definition is valid");
+        let ready = prometheus::IntGauge::new(
+            "introspectd_ready",
+            "1 when the last readiness check (/readyz) found the store answering, else 0.",
+        )
+        .expect("static metric definition is valid");
         for collector in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(ready.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(requests.clone()),
             Box::new(request_duration.clone()),
             Box::new(revocations.clone()),
             Box::new(store_errors.clone()),
@@ -86,7 +93,12 @@ impl Metrics {
             revocations,
             store_errors,
             store_duration,
+            ready,
         }
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
     }
 
     pub fn observe_request(&self, endpoint: &'static str, outcome: &'static str, took: Duration) {

@@ -13,7 +13,9 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    match state.introspector.store_ready(state.ready_timeout).await {
+    let result = state.introspector.store_ready(state.ready_timeout).await;
+    state.metrics.set_ready(result.is_ok());
+    match result {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({"status": "ready"}))),
         Err(err) => {
             tracing::warn!(error = %err, "not ready: store ping failed");

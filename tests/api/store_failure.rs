@@ -31,6 +31,7 @@ async fn redis_down_fails_closed_and_recovers_without_restart() {
     assert_unavailable(app.revoke(&valid).await).await;
     assert_unavailable(app.revoke_subject("alice").await).await;
     assert_unavailable(app.get("/readyz").send().await.unwrap()).await;
+    assert_eq!(app.metric("introspectd_ready").await, 0.0);
     assert_eq!(app.get("/healthz").send().await.unwrap().status(), 200);
     // Tokens that fail verification need no store.
     app.assert_inactive("garbage").await;
@@ -52,6 +53,7 @@ async fn redis_down_fails_closed_and_recovers_without_restart() {
 
     app.redis_mut().restart();
     assert_eq!(app.get("/readyz").send().await.unwrap().status(), 200);
+    assert_eq!(app.metric("introspectd_ready").await, 1.0);
     app.assert_active(&valid).await;
     assert_eq!(app.revoke(&valid).await.status(), 200);
     app.assert_inactive(&valid).await;
