@@ -6,18 +6,23 @@ CARGO ?= cargo
 # Root installs directly; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps toolchain fmt-check lint unit-and-integration build release
+VENV := .venv
+KUBERNETES_VERSION := 1.31.0
+
+.PHONY: run test deps toolchain fmt-check lint deploy-check unit-and-integration build release
 
 run:
 	$(CARGO) run --release -- --config config/example.toml
 
-test: deps toolchain fmt-check lint unit-and-integration
+test: deps toolchain fmt-check lint deploy-check unit-and-integration
 
 # Debian packages the tests start for real; installed only when their binary is missing.
 deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
@@ -27,6 +32,23 @@ deps:
 toolchain:
 	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
+
+# Python linters, pinned, in a git-ignored venv; reinstalled when the pins change.
+$(VENV)/.installed: .ci/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r .ci/requirements.txt
+	touch $@
+
+# The deployment files: Dockerfile (hadolint; no Docker engine here, so it is linted, not built),
+# YAML style, Kubernetes schemas, the Envoy settings the /auth tests rely on, Prometheus config
+# and rules. docker-compose.yml gets yamllint only (no compose plugin here).
+deploy-check: $(VENV)/.installed
+	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/yamllint --strict deploy/
+	$(VENV)/bin/kubernetes-validate --strict --quiet -k $(KUBERNETES_VERSION) deploy/kubernetes/*.yaml
+	$(VENV)/bin/python deploy/envoy/check_envoy.py
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool check rules deploy/prometheus/alerts.yml
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

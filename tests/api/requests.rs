@@ -183,3 +183,34 @@ async fn probes_and_metrics_answer() {
         r#"introspectd_request_duration_seconds_bucket{endpoint="introspect",le="0.0005"}"#
     ));
 }
+
+#[tokio::test]
+async fn metrics_pass_promtool_check_metrics() {
+    use std::io::Write;
+    let app = TestApp::spawn(Backend::Redis).await;
+    let t = token("alice");
+    app.assert_active(&t).await;
+    assert_eq!(app.revoke(&t).await.status(), 200);
+    assert_eq!(app.get("/readyz").send().await.unwrap().status(), 200);
+    let scrape = app.metrics().await;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs (make test installs Debian's prometheus package)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(scrape.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{scrape}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

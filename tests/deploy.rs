@@ -1,0 +1,90 @@
+//! The introspectd configurations shipped in config/ and deploy/ load as they are (with the
+//! environment their deployment gives them), so the examples cannot rot.
+
+use std::path::{Path, PathBuf};
+
+use introspectd::config::{Backend, Settings, Sources};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn load(file: &Path, env: &[(&str, &str)]) -> Settings {
+    let env = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Settings::load(&Sources {
+        file: Some(file),
+        env,
+    })
+    .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+#[test]
+fn example_config_runs_the_memory_store() {
+    let s = load(&root().join("config/example.toml"), &[]);
+    assert_eq!(s.store.backend, Backend::Memory);
+    assert_eq!(s.clients.len(), 1);
+    introspectd::token::Verifier::from_settings(&s.jwt).expect("example keys are usable");
+}
+
+#[test]
+fn compose_config_uses_redis_through_its_environment() {
+    let s = load(
+        &root().join("deploy/compose/introspectd.toml"),
+        &[
+            ("INTROSPECTD__STORE__BACKEND", "redis"),
+            ("INTROSPECTD__STORE__REDIS_URL", "redis://redis:6379/0"),
+        ],
+    );
+    assert_eq!(s.store.backend, Backend::Redis);
+    introspectd::token::Verifier::from_settings(&s.jwt).expect("compose keys are usable");
+}
+
+/// The TOML block of the ConfigMap's `introspectd.toml: |` entry.
+fn configmap_toml() -> String {
+    let yaml = std::fs::read_to_string(root().join("deploy/kubernetes/configmap.yaml")).unwrap();
+    let mut lines = yaml
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("introspectd.toml: |"));
+    lines.next().expect("the ConfigMap has introspectd.toml");
+    lines
+        .take_while(|l| l.starts_with("    ") || l.is_empty())
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn kubernetes_configmap_loads_with_the_secret_mounted() {
+    let dir = std::env::temp_dir().join(format!("introspectd-deploy-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret_dir = PathBuf::from("/var/run/secrets/introspectd/client-secret");
+    let client_secret = dir.join("client-secret");
+    std::fs::write(&client_secret, "from-the-secret\n").unwrap();
+    let toml = configmap_toml().replace(
+        secret_dir.to_str().unwrap(),
+        client_secret.to_str().unwrap(),
+    );
+    let file = dir.join("introspectd.toml");
+    std::fs::write(&file, toml).unwrap();
+    let s = load(
+        &file,
+        &[
+            (
+                "INTROSPECTD__JWT__HMAC_SECRET",
+                "REPLACE-ME-with-at-least-32-random-bytes-000000",
+            ),
+            ("INTROSPECTD__STORE__REDIS_URL", "redis://redis:6379/0"),
+        ],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(s.store.backend, Backend::Redis);
+    assert_eq!(s.server.listen, "0.0.0.0:8080");
+    assert_eq!(
+        s.clients[0].secret.as_ref().unwrap().expose(),
+        "from-the-secret"
+    );
+    introspectd::token::Verifier::from_settings(&s.jwt).expect("the configured keys are usable");
+}
