@@ -1,11 +1,9 @@
 //! The real binary: configuration errors stop start-up with one line naming the key, environment
 //! overrides work, `mint` output verifies, and nothing secret reaches the logs.
 
-use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
@@ -256,10 +254,28 @@ fn mint_without_a_private_key_says_which_key_is_missing() {
     );
 }
 
-/// A running binary, killed on drop.
+/// A running binary, killed on drop. It listens on port 0 and the test reads the bound port from
+/// its start-up log line, so parallel tests never race for a port.
 struct Server {
     child: std::process::Child,
     base: String,
+    logs: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Stops the server (SIGTERM) and returns everything it logged.
+    fn stop(mut self) -> String {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        let logs = self.logs.lock().unwrap().clone();
+        logs
+    }
 }
 
 impl Drop for Server {
@@ -269,33 +285,60 @@ impl Drop for Server {
     }
 }
 
+/// The port in introspectd's "listening" log line, text (`port=N`) or JSON (`"port":N`).
+fn listening_port(line: &str) -> Option<u16> {
+    if !line.contains("introspectd listening") {
+        return None;
+    }
+    let rest = line
+        .split("port=")
+        .nth(1)
+        .or_else(|| line.split("\"port\":").nth(1))?;
+    rest.chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .ok()
+}
+
 fn serve(config: &Path, env: &[(&str, &str)]) -> Server {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let child = Command::new(BIN)
+    use std::io::BufRead;
+    let mut child = Command::new(BIN)
         .env_clear()
         .env("INTROSPECTD_CONFIG", config)
-        .env("INTROSPECTD__SERVER__LISTEN", &listen)
+        .env("INTROSPECTD__SERVER__LISTEN", "127.0.0.1:0")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let server = Server {
+    let stderr = child.stderr.take().unwrap();
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    let sink = std::sync::Arc::clone(&logs);
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(port) = listening_port(&line) {
+                let _ = port_tx.send(port);
+            }
+            let mut logs = sink.lock().unwrap();
+            logs.push_str(&line);
+            logs.push('\n');
+        }
+    });
+    let port = port_rx
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("the server did not start: {}", logs.lock().unwrap()));
+    Server {
         child,
-        base: format!("http://{listen}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&listen).is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        std::thread::sleep(Duration::from_millis(10));
+        base: format!("http://127.0.0.1:{port}"),
+        logs,
+        reader: Some(reader),
     }
-    server
 }
 
 #[tokio::test]
@@ -303,7 +346,7 @@ async fn environment_overrides_and_no_secret_in_trace_logs() {
     let dir = Dir::new();
     let config = dir.write("c.toml", &hs_config());
     // Configured through INTROSPECTD_CONFIG and INTROSPECTD__ variables only.
-    let mut server = serve(
+    let server = serve(
         &config,
         &[
             ("INTROSPECTD__LOG__LEVEL", "trace"),
@@ -372,18 +415,7 @@ async fn environment_overrides_and_no_secret_in_trace_logs() {
         .unwrap();
     assert_eq!(query.status(), 405);
 
-    let _ = Command::new("kill")
-        .arg(server.child.id().to_string())
-        .status();
-    let _ = server.child.wait();
-    let mut logs = String::new();
-    server
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let logs = server.stop();
     let jti = token_claims(&token)["jti"].as_str().unwrap().to_owned();
     // The logs are JSON lines, and they did record the work, by jti.
     assert!(

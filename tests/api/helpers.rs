@@ -53,16 +53,23 @@ pub struct TestRedis {
 impl TestRedis {
     pub fn start() -> TestRedis {
         let mut redis = TestRedis {
-            port: free_port(),
+            port: 0,
             child: None,
             dir: TempDir::new(),
         };
-        redis.spawn();
-        redis
+        // A port found free may be taken again before redis-server binds it: try another.
+        for _ in 0..5 {
+            redis.port = free_port();
+            if redis.spawn() {
+                return redis;
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
     }
 
-    fn spawn(&mut self) {
-        let child = Command::new("redis-server")
+    /// Starts redis-server on `self.port`; false when it exited at once (port taken).
+    fn spawn(&mut self) -> bool {
+        let mut child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args([
@@ -74,12 +81,19 @@ impl TestRedis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server runs (make test installs it)");
-        self.child = Some(child);
+        let own = format!("process_id:{}\r\n", child.id());
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                return false;
+            }
+            // Only our own server counts: another one may listen on a reused port.
             if let Ok(mut conn) = self.client().get_connection() {
-                if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
-                    return;
+                if let Ok(info) = redis::cmd("INFO").arg("server").query::<String>(&mut conn) {
+                    if info.contains(&own) {
+                        self.child = Some(child);
+                        return true;
+                    }
                 }
             }
             assert!(
@@ -131,7 +145,11 @@ impl TestRedis {
     /// Starts the server again on the same port (empty: no persistence).
     pub fn restart(&mut self) {
         self.stop();
-        self.spawn();
+        assert!(
+            self.spawn(),
+            "redis-server could not restart on port {}",
+            self.port
+        );
     }
 
     pub fn cmd<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {

@@ -47,11 +47,14 @@ http {{
     upstream app {{ server 127.0.0.1:{app_port}; }}
     server {{
         listen 127.0.0.1:{port};
+        # Proves the test talks to its own nginx, not another listener on a reused port.
+        location = /__test_marker {{ return 200 "{marker}"; }}
         include {shipped};
     }}
 }}
 "#,
-            shipped = shipped.display()
+            shipped = shipped.display(),
+            marker = prefix.0.display(),
         );
         let conf_path = prefix.0.join("nginx.conf");
         std::fs::write(&conf_path, conf).unwrap();
@@ -82,9 +85,12 @@ http {{
             prefix,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        loop {
             if let Ok(Some(status)) = nginx.child.try_wait() {
                 panic!("nginx exited with {status}: {}", nginx.error_log());
+            }
+            if nginx.marker().as_deref() == Some(&nginx.prefix.0.display().to_string()) {
+                return nginx;
             }
             assert!(
                 Instant::now() < deadline,
@@ -93,7 +99,18 @@ http {{
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        nginx
+    }
+
+    /// The body of the marker location, if something answers on our port.
+    fn marker(&self) -> Option<String> {
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream
+            .write_all(b"GET /__test_marker HTTP/1.0\r\nHost: test\r\n\r\n")
+            .ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        response.split("\r\n\r\n").nth(1).map(str::to_owned)
     }
 
     fn error_log(&self) -> String {
