@@ -88,3 +88,46 @@ fn kubernetes_configmap_loads_with_the_secret_mounted() {
     );
     introspectd::token::Verifier::from_settings(&s.jwt).expect("the configured keys are usable");
 }
+
+/// Every fenced block of the README's Integrations section stands in a file under deploy/
+/// (compared line by line, ignoring indentation, since snippets are shown dedented).
+#[test]
+fn readme_integration_snippets_are_copied_from_deploy() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme
+        .find("## Integrations")
+        .expect("README has an Integrations section");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let mut deploy_files = Vec::new();
+    let mut stack = vec![root().join("deploy")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(text) = std::fs::read_to_string(&path) {
+                deploy_files.push(text);
+            }
+        }
+    }
+    let trimmed =
+        |text: &str| -> Vec<String> { text.lines().map(|l| l.trim().to_owned()).collect() };
+    let files: Vec<Vec<String>> = deploy_files.iter().map(|t| trimmed(t)).collect();
+    let mut blocks = 0;
+    for block in section.split("```").skip(1).step_by(2) {
+        let body = block.split_once('\n').map_or("", |(_, b)| b);
+        let lines = trimmed(body.trim_end());
+        assert!(
+            files
+                .iter()
+                .any(|f| f.windows(lines.len()).any(|w| w == lines.as_slice())),
+            "README snippet not found verbatim in deploy/:\n{body}"
+        );
+        blocks += 1;
+    }
+    assert!(
+        blocks >= 5,
+        "expected the nginx, Envoy, Kubernetes and Prometheus snippets"
+    );
+}
