@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV := .venv
 KUBERNETES_VERSION := 1.31.0
 
-.PHONY: run test deps toolchain fmt-check lint deploy-check unit-and-integration build release
+.PHONY: run test deps toolchain fmt-check lint deploy-check unit-and-integration build release bench bench-deps
 
 run:
 	$(CARGO) run --release -- --config config/example.toml
@@ -58,6 +58,17 @@ lint:
 
 unit-and-integration:
 	$(CARGO) test --all-targets
+
+# Load benchmark: prints figures and writes bench/RESULTS.md; asserts nothing about speed.
+# Knobs: BENCH_SECONDS, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_PRELOAD.
+bench: bench-deps
+	$(CARGO) build --release --locked
+	$(CARGO) run --release --locked --example bench
+
+bench-deps: deps
+	@command -v wrk >/dev/null && command -v curl >/dev/null || { \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk curl; }
 
 build:
 	$(CARGO) build

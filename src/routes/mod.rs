@@ -92,19 +92,23 @@ fn endpoint_of(path: &str) -> &'static str {
 }
 
 /// Counts, times and logs each request. Only the route label, method, status and outcome are
-/// recorded: never the query string, a header or the body.
+/// recorded: never the query string, a header or the body. A request whose handler is dropped
+/// before it answers (the client went away) is still counted, as `cancelled`, so the histogram
+/// counts every request the service received.
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let endpoint = endpoint_of(req.path());
-    let metrics = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| Arc::clone(&state.metrics));
+    let mut record = Record {
+        endpoint: endpoint_of(req.path()),
+        metrics: req
+            .app_data::<web::Data<AppState>>()
+            .map(|state| Arc::clone(&state.metrics)),
+        start: Instant::now(),
+        done: false,
+    };
     let method = req.method().clone();
-    let start = Instant::now();
     let res = next.call(req).await?;
-    let took = start.elapsed();
     let response = res.response();
     let outcome = response
         .extensions()
@@ -117,18 +121,43 @@ pub async fn observe(
                 .map(ApiError::outcome)
         })
         .unwrap_or_else(|| status_outcome(res.status()));
-    if let Some(metrics) = metrics {
-        metrics.observe_request(endpoint, outcome, took);
-    }
+    let took = record.finish(outcome);
     tracing::debug!(
         method = %method,
-        endpoint,
+        endpoint = record.endpoint,
         status = res.status().as_u16(),
         outcome,
         micros = took.as_micros() as u64,
         "request"
     );
     Ok(res)
+}
+
+/// One request's observation, recorded exactly once: by `finish`, or as `cancelled` on drop.
+struct Record {
+    endpoint: &'static str,
+    metrics: Option<Arc<Metrics>>,
+    start: Instant,
+    done: bool,
+}
+
+impl Record {
+    fn finish(&mut self, outcome: &'static str) -> Duration {
+        let took = self.start.elapsed();
+        if let Some(metrics) = &self.metrics {
+            metrics.observe_request(self.endpoint, outcome, took);
+        }
+        self.done = true;
+        took
+    }
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        if !self.done {
+            self.finish("cancelled");
+        }
+    }
 }
 
 fn status_outcome(status: StatusCode) -> &'static str {

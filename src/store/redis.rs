@@ -163,9 +163,23 @@ impl RedisStore {
         }
     }
 
+    /// Each worker thread keeps to one lane: a multiplexed connection's driver task runs on the
+    /// thread that opened it, so a thread using its own lane avoids cross-thread wake-ups.
     fn lane(&self) -> &Lane {
-        let i = self.inner.next_lane.fetch_add(1, Ordering::Relaxed) % self.inner.lanes.len();
-        &self.inner.lanes[i]
+        thread_local! {
+            static LANE: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+        }
+        // The index is only ever taken modulo the lane count, so one thread-local serves every
+        // store in the process.
+        let i = LANE.with(|lane| match lane.get() {
+            Some(i) => i,
+            None => {
+                let i = self.inner.next_lane.fetch_add(1, Ordering::Relaxed);
+                lane.set(Some(i));
+                i
+            }
+        });
+        &self.inner.lanes[i % self.inner.lanes.len()]
     }
 
     async fn connection(&self, lane: &Lane) -> Result<Arc<Connection>, StoreError> {
