@@ -123,6 +123,8 @@ pub struct StoreSettings {
     pub pool_max_size: usize,
     pub pool_wait_timeout_ms: u64,
     pub ready_timeout_ms: u64,
+    pub allow_evicting_policy: bool,
+    pub data_loss_unready_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

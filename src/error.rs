@@ -7,6 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::store::NotReady;
+
 /// Seconds a client is asked to wait after a store failure.
 pub const RETRY_AFTER_SECS: &str = "1";
 
@@ -22,6 +24,8 @@ pub enum ApiError {
     PayloadTooLarge,
     /// 503 `temporarily_unavailable` with `Retry-After`: the store failed; nothing was decided.
     StoreUnavailable,
+    /// 503 `temporarily_unavailable` from /readyz, saying why.
+    NotReady(crate::store::NotReady),
     /// 404 `not_found`.
     NotFound,
     /// 405 `invalid_request` with `Allow`.
@@ -39,6 +43,7 @@ impl ApiError {
             ApiError::InvalidClient => "invalid_client",
             ApiError::PayloadTooLarge => "too_large",
             ApiError::StoreUnavailable => "store_unavailable",
+            ApiError::NotReady(_) => "not_ready",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
         }
@@ -52,6 +57,17 @@ impl ApiError {
             ApiError::StoreUnavailable => (
                 "temporarily_unavailable",
                 "the revocation store is unavailable; retry later",
+            ),
+            ApiError::NotReady(reason) => (
+                "temporarily_unavailable",
+                match reason {
+                    NotReady::Unreachable(_) => "the revocation store does not answer",
+                    NotReady::EvictingPolicy => {
+                        "Redis maxmemory-policy can evict blocklist entries; set noeviction"
+                    }
+                    NotReady::DataLoss => "the revocation store lost its data recently",
+                    NotReady::ShuttingDown => "shutting down",
+                },
             ),
             ApiError::NotFound => ("not_found", "no such endpoint"),
             ApiError::MethodNotAllowed(_) => ("invalid_request", "method not allowed"),
@@ -72,7 +88,7 @@ impl ResponseError for ApiError {
             ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::InvalidClient => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StoreUnavailable | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
         }
@@ -85,7 +101,7 @@ impl ResponseError for ApiError {
             ApiError::InvalidClient => {
                 builder.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="introspectd""#));
             }
-            ApiError::StoreUnavailable => {
+            ApiError::StoreUnavailable | ApiError::NotReady(_) => {
                 builder.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
             }
             ApiError::MethodNotAllowed(allow) => {

@@ -22,6 +22,9 @@ pub struct Metrics {
     store_errors: IntCounter,
     store_duration: Histogram,
     ready: prometheus::IntGauge,
+    data_loss: IntCounter,
+    global_not_before: prometheus::IntGauge,
+    evicting_policy: prometheus::IntGauge,
 }
 
 impl Metrics {
@@ -70,8 +73,26 @@ impl Metrics {
             "1 when the last readiness check (/readyz) found the store answering, else 0.",
         )
         .expect("static metric definition is valid");
+        let data_loss = IntCounter::new(
+            "introspectd_store_data_loss_total",
+            "Times this instance found the store had lost its data (generation marker gone or changed).",
+        )
+        .expect("static metric definition is valid");
+        let global_not_before = prometheus::IntGauge::new(
+            "introspectd_store_global_not_before_seconds",
+            "Tokens issued before this unix time are inactive because the store lost its data; 0: none.",
+        )
+        .expect("static metric definition is valid");
+        let evicting_policy = prometheus::IntGauge::new(
+            "introspectd_store_evicting_policy",
+            "1 when Redis maxmemory-policy can evict keys (blocklist entries could vanish).",
+        )
+        .expect("static metric definition is valid");
         for collector in [
             Box::new(ready.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(data_loss.clone()),
+            Box::new(global_not_before.clone()),
+            Box::new(evicting_policy.clone()),
             Box::new(requests.clone()),
             Box::new(request_duration.clone()),
             Box::new(revocations.clone()),
@@ -94,7 +115,25 @@ impl Metrics {
             store_errors,
             store_duration,
             ready,
+            data_loss,
+            global_not_before,
+            evicting_policy,
         }
+    }
+
+    /// This instance found the store reset; tokens issued before `not_before` are inactive.
+    pub fn store_data_loss(&self, not_before: i64) {
+        self.data_loss.inc();
+        self.global_not_before.set(not_before);
+    }
+
+    /// A reset found earlier (by another replica, or before a restart) is in force.
+    pub fn store_data_loss_seen(&self, not_before: i64) {
+        self.global_not_before.set(not_before);
+    }
+
+    pub fn set_evicting_policy(&self, evicting: bool) {
+        self.evicting_policy.set(i64::from(evicting));
     }
 
     pub fn set_ready(&self, ready: bool) {

@@ -29,18 +29,19 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, ConfigError> {
         let verifier = Verifier::from_settings(&settings.jwt)?;
         signer::self_test(&settings.jwt, &verifier, unix_now())?;
-        let store = Store::from_settings(&settings.store)
+        let metrics = Arc::new(Metrics::new());
+        let keys = Keys::new(settings.store.key_prefix.clone());
+        let store = Store::from_settings(&settings.store, &keys, Arc::clone(&metrics))
             .map_err(|e| ConfigError::new("store.redis_url", e.to_string()))?;
         if matches!(store, Store::Memory(_)) {
             tracing::warn!(
                 "store.backend = memory: revocations are neither shared between replicas nor kept across restarts"
             );
         }
-        let metrics = Arc::new(Metrics::new());
         let introspector = Introspector::new(
             verifier,
             store,
-            Keys::new(settings.store.key_prefix.clone()),
+            keys,
             settings.store.on_error,
             settings.store.revocation_margin_secs,
             Arc::clone(&metrics),

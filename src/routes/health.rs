@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::{with_outcome, AppState};
 use crate::error::ApiError;
+use crate::store::NotReady;
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
@@ -17,9 +18,14 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     state.metrics.set_ready(result.is_ok());
     match result {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({"status": "ready"}))),
-        Err(err) => {
-            tracing::warn!(error = %err, "not ready: store ping failed");
-            Err(ApiError::StoreUnavailable)
+        Err(reason) => {
+            match reason {
+                NotReady::EvictingPolicy | NotReady::DataLoss => {
+                    tracing::error!(reason = %reason, "not ready")
+                }
+                _ => tracing::warn!(reason = %reason, "not ready"),
+            }
+            Err(ApiError::NotReady(reason))
         }
     }
 }

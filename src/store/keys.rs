@@ -1,6 +1,7 @@
 //! The key scheme, shared by both stores.
 //!
 //! ```text
+//! generation:     {prefix}generation                        value: "<id> <not_before>", no TTL
 //! subject entry:  {prefix}{<subject tag>}s                 value: not_before (unix seconds)
 //! token entry:    {prefix}{<subject tag>}j<hash of jti>     value: 1
 //!                 {prefix}{<subject tag>}t<hash of token>   (token without jti)
@@ -25,6 +26,11 @@ impl Keys {
         Self {
             prefix: prefix.into(),
         }
+    }
+
+    /// The generation marker (no TTL): see generation.rs.
+    pub fn generation(&self) -> String {
+        format!("{}generation", self.prefix)
     }
 
     /// Entry holding a subject's `not_before`.

@@ -76,6 +76,8 @@ impl MemoryStore {
         Ok(Lookup {
             revoked: live(token_key).is_some(),
             subject_not_before: subject_key.and_then(live),
+            // Process memory cannot lose data while the process lives.
+            global_not_before: 0,
         })
     }
 

@@ -4,7 +4,9 @@
 //! - `keys`: the key scheme, shared by both backends.
 //! - `memory`: embedded, per process, entries expire on time.
 //! - `redis`: shared by replicas, one command per token check.
+//! - `generation`: the Redis store's data-loss detection.
 
+pub mod generation;
 pub mod keys;
 pub mod memory;
 pub mod redis;
@@ -15,7 +17,10 @@ pub use keys::Keys;
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 
+use std::sync::Arc;
+
 use crate::config::{Backend, StoreSettings};
+use crate::metrics::Metrics;
 
 /// What the store knows about one token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +28,33 @@ pub struct Lookup {
     pub revoked: bool,
     /// Tokens of this subject issued before this time (unix seconds) are inactive.
     pub subject_not_before: Option<i64>,
+    /// Every token issued before this time is inactive: the store lost its data then. 0: none.
+    pub global_not_before: i64,
+}
+
+/// Why the service should not receive traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotReady {
+    Unreachable(StoreError),
+    /// Redis may evict keys (maxmemory-policy is not noeviction), so revocations could vanish.
+    EvictingPolicy,
+    /// The store lost its data recently (store.data_loss_unready_secs).
+    DataLoss,
+    /// SIGTERM received: draining.
+    ShuttingDown,
+}
+
+impl fmt::Display for NotReady {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotReady::Unreachable(e) => write!(f, "{e}"),
+            NotReady::EvictingPolicy => f.write_str(
+                "Redis maxmemory-policy can evict blocklist entries; set noeviction (or store.allow_evicting_policy)",
+            ),
+            NotReady::DataLoss => f.write_str("the store lost its data recently"),
+            NotReady::ShuttingDown => f.write_str("shutting down"),
+        }
+    }
 }
 
 /// A store failure. The message is static and safe to log; it never holds a key or a URL.
@@ -52,10 +84,14 @@ pub enum Store {
 impl Store {
     /// Builds the configured backend. Must run inside a tokio runtime (the memory store spawns
     /// its purge task). Redis is connected lazily.
-    pub fn from_settings(settings: &StoreSettings) -> Result<Store, StoreError> {
+    pub fn from_settings(
+        settings: &StoreSettings,
+        keys: &Keys,
+        metrics: Arc<Metrics>,
+    ) -> Result<Store, StoreError> {
         Ok(match settings.backend {
             Backend::Memory => Store::Memory(MemoryStore::start()),
-            Backend::Redis => Store::Redis(RedisStore::new(settings)?),
+            Backend::Redis => Store::Redis(RedisStore::new(settings, keys.generation(), metrics)?),
         })
     }
 
@@ -94,10 +130,11 @@ impl Store {
         }
     }
 
-    pub async fn ping(&self) -> Result<(), StoreError> {
+    /// Whether the store is fit to serve (see `RedisStore::readiness`).
+    pub async fn readiness(&self) -> Result<(), NotReady> {
         match self {
             Store::Memory(_) => Ok(()),
-            Store::Redis(r) => r.ping().await,
+            Store::Redis(r) => r.readiness().await,
         }
     }
 }

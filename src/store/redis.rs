@@ -2,17 +2,21 @@
 //! a few of them checked out as shared "lanes" and pipelines every concurrent request over them
 //! (a `MultiplexedConnection` clone per request), so a token check is exactly one Redis command
 //! (`MGET`, or `GET` for a token without `sub`) and never queues for a connection of its own.
-//! A lane that fails is dropped back to the pool, which recycles or replaces it.
+//! A lane that fails is dropped back to the pool, which recycles or replaces it. The same MGET
+//! reads the generation marker, so a store that lost its data is noticed on the next check
+//! (see generation.rs).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use deadpool_redis::redis::{self, AsyncConnectionConfig, RedisError};
 use deadpool_redis::{Connection, Manager, Pool, Runtime, Timeouts};
 
-use super::{Lookup, StoreError};
+use super::generation::{Generation, Seen, Tracker, INSTALL_SCRIPT};
+use super::{Lookup, NotReady, StoreError};
 use crate::config::StoreSettings;
+use crate::metrics::Metrics;
 
 /// Sets a subject's not_before from the Redis clock (one clock for every replica), never
 /// moving it backwards, and returns it.
@@ -35,6 +39,13 @@ struct Inner {
     next_lane: AtomicUsize,
     acquire_timeout: Duration,
     command_timeout: Duration,
+    marker_key: String,
+    generation: Tracker,
+    /// When this instance last saw the store lose its data.
+    data_loss_at: Mutex<Option<Instant>>,
+    data_loss_hold: Duration,
+    allow_evicting_policy: bool,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Default)]
@@ -46,7 +57,11 @@ struct Lane {
 
 impl RedisStore {
     /// Builds the pool; connects lazily, so the service starts (unready) while Redis is down.
-    pub fn new(settings: &StoreSettings) -> Result<RedisStore, StoreError> {
+    pub fn new(
+        settings: &StoreSettings,
+        marker_key: String,
+        metrics: Arc<Metrics>,
+    ) -> Result<RedisStore, StoreError> {
         let connect_timeout = Duration::from_millis(settings.connect_timeout_ms);
         let command_timeout = Duration::from_millis(settings.command_timeout_ms);
         let wait_timeout = Duration::from_millis(settings.pool_wait_timeout_ms);
@@ -72,35 +87,130 @@ impl RedisStore {
                 next_lane: AtomicUsize::new(0),
                 acquire_timeout: wait_timeout + connect_timeout * 2,
                 command_timeout,
+                marker_key,
+                generation: Tracker::default(),
+                data_loss_at: Mutex::new(None),
+                data_loss_hold: Duration::from_secs(settings.data_loss_unready_secs),
+                allow_evicting_policy: settings.allow_evicting_policy,
+                metrics,
             }),
         })
     }
 
+    /// Reads the token's entry, its subject's entry and the generation marker in one MGET.
     pub async fn lookup(
         &self,
         token_key: &str,
         subject_key: Option<&str>,
     ) -> Result<Lookup, StoreError> {
-        match subject_key {
-            Some(subject_key) => {
-                let mut cmd = redis::cmd("MGET");
-                cmd.arg(token_key).arg(subject_key);
-                let (token, subject): (Option<i64>, Option<i64>) = self.query(&cmd).await?;
-                Ok(Lookup {
-                    revoked: token.is_some(),
-                    subject_not_before: subject,
-                })
+        let mut cmd = redis::cmd("MGET");
+        cmd.arg(token_key);
+        if let Some(subject_key) = subject_key {
+            cmd.arg(subject_key);
+        }
+        cmd.arg(&self.inner.marker_key);
+        let mut values: Vec<redis::Value> = self.query(&cmd).await?;
+        let marker = values.pop().map(as_string).transpose()?.flatten();
+        let token = values
+            .first()
+            .cloned()
+            .map(as_string)
+            .transpose()?
+            .flatten();
+        let subject = values.get(1).cloned().map(as_string).transpose()?.flatten();
+        let subject_not_before = subject
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| StoreError::Unavailable("unreadable subject entry"))
+            })
+            .transpose()?;
+        Ok(Lookup {
+            revoked: token.is_some(),
+            subject_not_before,
+            global_not_before: self.observe_generation(marker.as_deref()).await?,
+        })
+    }
+
+    /// Interprets a marker read; installs or adopts one when needed. Returns the global
+    /// not_before in force.
+    async fn observe_generation(&self, marker: Option<&str>) -> Result<i64, StoreError> {
+        let inner = &self.inner;
+        let (generation, reason) = match inner.generation.see(marker) {
+            Seen::Known(not_before) => return Ok(not_before),
+            Seen::Unreadable => {
+                return Err(StoreError::Unavailable("unreadable generation marker"))
             }
-            None => {
-                let mut cmd = redis::cmd("GET");
-                cmd.arg(token_key);
-                let token: Option<i64> = self.query(&cmd).await?;
-                Ok(Lookup {
-                    revoked: token.is_some(),
-                    subject_not_before: None,
-                })
+            Seen::New {
+                generation,
+                changed,
+            } => (
+                generation,
+                changed.then_some(
+                    "the generation marker changed: another replica found the store reset",
+                ),
+            ),
+            Seen::Missing { lost } => {
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg(INSTALL_SCRIPT)
+                    .arg(1)
+                    .arg(&inner.marker_key)
+                    .arg(uuid::Uuid::new_v4().to_string())
+                    .arg(if lost { "now" } else { "0" });
+                let raw: String = self.query(&cmd).await?;
+                let generation = Generation::parse(&raw)
+                    .ok_or(StoreError::Unavailable("unreadable generation marker"))?;
+                (
+                    generation,
+                    lost.then_some("the generation marker vanished: the store lost its data"),
+                )
+            }
+        };
+        let not_before = generation.not_before;
+        if inner.generation.adopt(generation) {
+            if let Some(reason) = reason {
+                *inner.data_loss_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(Instant::now());
+                inner.metrics.store_data_loss(not_before);
+                tracing::error!(
+                    not_before,
+                    "{reason}; every token issued before not_before is now inactive"
+                );
+            } else if not_before > 0 {
+                inner.metrics.store_data_loss_seen(not_before);
             }
         }
+        Ok(not_before)
+    }
+
+    /// Whether the store is fit to serve: it answers, its marker is known (detecting a loss
+    /// without traffic), its eviction policy cannot drop blocklist entries, and no loss was seen
+    /// within `store.data_loss_unready_secs`.
+    pub async fn readiness(&self) -> Result<(), NotReady> {
+        let inner = &self.inner;
+        let mut get = redis::cmd("GET");
+        get.arg(&inner.marker_key);
+        let marker: Option<String> = self.query(&get).await.map_err(NotReady::Unreachable)?;
+        self.observe_generation(marker.as_deref())
+            .await
+            .map_err(NotReady::Unreachable)?;
+        let mut info = redis::cmd("INFO");
+        info.arg("memory");
+        let info: String = self.query(&info).await.map_err(NotReady::Unreachable)?;
+        let policy = info
+            .lines()
+            .find_map(|l| l.strip_prefix("maxmemory_policy:"))
+            .unwrap_or("noeviction")
+            .trim();
+        let evicting = policy != "noeviction";
+        inner.metrics.set_evicting_policy(evicting);
+        if evicting && !inner.allow_evicting_policy {
+            return Err(NotReady::EvictingPolicy);
+        }
+        let lost_at = *inner.data_loss_at.lock().unwrap_or_else(|p| p.into_inner());
+        if lost_at.is_some_and(|at| at.elapsed() < inner.data_loss_hold) {
+            return Err(NotReady::DataLoss);
+        }
+        Ok(())
     }
 
     pub async fn revoke_token(&self, key: &str, ttl_secs: u64) -> Result<(), StoreError> {
@@ -114,11 +224,6 @@ impl RedisStore {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(REVOKE_SUBJECT_SCRIPT).arg(1).arg(key).arg(ttl_secs);
         self.query(&cmd).await
-    }
-
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        let _: String = self.query(&redis::cmd("PING")).await?;
-        Ok(())
     }
 
     /// Runs one command on a shared lane. A lane whose connection has died (Redis restarted)
@@ -202,6 +307,17 @@ impl RedisStore {
         if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, failed)) {
             *slot = None;
         }
+    }
+}
+
+/// A bulk string or nil from MGET.
+fn as_string(value: redis::Value) -> Result<Option<String>, StoreError> {
+    match value {
+        redis::Value::Nil => Ok(None),
+        redis::Value::BulkString(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| StoreError::Unavailable("unreadable entry")),
+        _ => Err(StoreError::Unavailable("unexpected reply")),
     }
 }
 

@@ -9,7 +9,7 @@ use super::{unix_now, Inactive, VerifiedToken, Verifier};
 use crate::config::OnError;
 use crate::metrics::Metrics;
 
-use crate::store::{Keys, Store, StoreError};
+use crate::store::{Keys, NotReady, Store, StoreError};
 
 /// The answer to "is this token good now?".
 #[derive(Debug)]
@@ -94,14 +94,19 @@ impl Introspector {
             .timed(self.store.lookup(&token_key, subject_key.as_deref()))
             .await;
         match lookup {
-            Ok(found) if found.revoked => Verdict::Inactive(Inactive::Revoked),
-            Ok(found) => match found.subject_not_before {
-                // A token without iat cannot prove it was issued after the subject revocation.
-                Some(nb) if verified.checked.iat.is_none_or(|iat| iat < nb) => {
+            Ok(found) => {
+                // A token without iat cannot prove it was issued after a not_before.
+                let issued_before = |nb: i64| verified.checked.iat.is_none_or(|iat| iat < nb);
+                if found.revoked {
+                    Verdict::Inactive(Inactive::Revoked)
+                } else if found.subject_not_before.is_some_and(issued_before) {
                     Verdict::Inactive(Inactive::SubjectRevoked)
+                } else if found.global_not_before > 0 && issued_before(found.global_not_before) {
+                    Verdict::Inactive(Inactive::StoreReset)
+                } else {
+                    Verdict::Active(verified)
                 }
-                _ => Verdict::Active(verified),
-            },
+            }
             Err(err) => match self.on_error {
                 OnError::Deny => {
                     tracing::error!(error = %err, jti = verified.jti(), "store lookup failed; denying");
@@ -165,11 +170,16 @@ impl Introspector {
         Ok(not_before)
     }
 
-    /// Whether the store answers a ping within `timeout`.
-    pub async fn store_ready(&self, timeout: std::time::Duration) -> Result<(), StoreError> {
-        tokio::time::timeout(timeout, self.timed(self.store.ping()))
+    /// Whether the store is fit to serve, answered within `timeout`.
+    pub async fn store_ready(&self, timeout: std::time::Duration) -> Result<(), NotReady> {
+        let start = Instant::now();
+        let result = tokio::time::timeout(timeout, self.store.readiness())
             .await
-            .map_err(|_| StoreError::Timeout)?
+            .unwrap_or(Err(NotReady::Unreachable(StoreError::Timeout)));
+        if let Err(NotReady::Unreachable(_)) = result {
+            self.metrics.observe_store(start.elapsed(), false);
+        }
+        result
     }
 
     async fn timed<T>(

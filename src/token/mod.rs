@@ -44,6 +44,8 @@ pub enum Inactive {
     Claims,
     Revoked,
     SubjectRevoked,
+    /// Issued before the store lost its data (see store/generation.rs).
+    StoreReset,
 }
 
 impl Inactive {
@@ -56,6 +58,7 @@ impl Inactive {
             Inactive::Claims => "claims",
             Inactive::Revoked => "revoked",
             Inactive::SubjectRevoked => "subject_revoked",
+            Inactive::StoreReset => "store_reset",
         }
     }
 }

@@ -43,19 +43,32 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A `redis-server` of this test's own: free port, no persistence, log in a temp dir.
+/// A `redis-server` of this test's own: free port, log and data in a temp dir. By default it
+/// persists with AOF, so `restart` models a crash of a persistent Redis (data kept); an
+/// ephemeral one loses everything on restart.
 pub struct TestRedis {
     pub port: u16,
     child: Option<Child>,
     dir: TempDir,
+    persistent: bool,
 }
 
 impl TestRedis {
     pub fn start() -> TestRedis {
+        Self::start_with(true)
+    }
+
+    /// No persistence: a restart comes back empty.
+    pub fn start_ephemeral() -> TestRedis {
+        Self::start_with(false)
+    }
+
+    fn start_with(persistent: bool) -> TestRedis {
         let mut redis = TestRedis {
             port: 0,
             child: None,
             dir: TempDir::new(),
+            persistent,
         };
         // A port found free may be taken again before redis-server binds it: try another.
         for _ in 0..5 {
@@ -71,7 +84,8 @@ impl TestRedis {
     fn spawn(&mut self) -> bool {
         let mut child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", if self.persistent { "yes" } else { "no" }])
             .args([
                 "--dir",
                 self.dir.0.to_str().expect("temp dir path is UTF-8"),
@@ -142,7 +156,7 @@ impl TestRedis {
         assert!(status.success(), "kill {signal} {pid}");
     }
 
-    /// Starts the server again on the same port (empty: no persistence).
+    /// Starts the server again on the same port (with its data when persistent).
     pub fn restart(&mut self) {
         self.stop();
         assert!(
@@ -258,6 +272,19 @@ impl TestApp {
     /// The app on the given backend; a Redis backend gets its own fresh `redis-server`.
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
         let redis = (backend == Backend::Redis).then(TestRedis::start);
+        Self::spawn_on(redis, backend, tweak).await
+    }
+
+    /// The app on a Redis without persistence.
+    pub async fn spawn_ephemeral(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        Self::spawn_on(Some(TestRedis::start_ephemeral()), Backend::Redis, tweak).await
+    }
+
+    async fn spawn_on(
+        redis: Option<TestRedis>,
+        backend: Backend,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestApp {
         let mut settings = test_settings(backend, redis.as_ref().map(|r| r.url()).as_deref());
         tweak(&mut settings);
         let mut app = Self::spawn_settings(settings).await;

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod client_auth;
+mod data_loss;
 mod introspect;
 mod nginx;
 mod requests;
