@@ -76,6 +76,7 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub workers: usize,
     pub shutdown_timeout_secs: u64,
+    pub shutdown_delay_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

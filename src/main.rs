@@ -61,7 +61,7 @@ fn serve(settings: Settings) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        match app.run_until_stopped().await {
+        match app.run_until_signalled().await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("server error: {err}");

@@ -3,6 +3,7 @@
 //! tests) before anything is served.
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ use crate::token::{signer, Introspector, Verifier};
 pub struct Application {
     port: u16,
     server: Server,
+    shutting_down: Arc<AtomicBool>,
+    shutdown_delay: Duration,
 }
 
 impl Application {
@@ -46,7 +49,9 @@ impl Application {
             settings.store.revocation_margin_secs,
             Arc::clone(&metrics),
         );
+        let shutting_down = Arc::new(AtomicBool::new(false));
         let state = web::Data::new(AppState {
+            shutting_down: Arc::clone(&shutting_down),
             introspector,
             clients: Clients::new(&settings.clients),
             auth: AuthOptions::new(&settings.auth),
@@ -72,7 +77,9 @@ impl Application {
                 )
                 .configure(routes::configure)
         })
-        .shutdown_timeout(settings.server.shutdown_timeout_secs);
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        // Signals are handled by `run_until_signalled`, which drains before stopping.
+        .disable_signals();
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
@@ -81,14 +88,56 @@ impl Application {
             .map_err(|e| ConfigError::new("server.listen", e.to_string()))?
             .run();
         tracing::info!(%addr, port, backend = ?settings.store.backend, "introspectd listening");
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            shutting_down,
+            shutdown_delay: Duration::from_secs(settings.server.shutdown_delay_secs),
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Serves until the server is stopped (tests: until the runtime ends).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+
+    /// Serves until SIGTERM or SIGINT, then shuts down the way Kubernetes expects: `/readyz`
+    /// answers 503 at once while requests are still served for `server.shutdown_delay_secs`
+    /// (so endpoints and load balancers stop sending traffic), then the listener closes and
+    /// in-flight requests get `server.shutdown_timeout_secs` to finish.
+    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let shutting_down = self.shutting_down;
+        let delay = self.shutdown_delay;
+        actix_web::rt::spawn(async move {
+            if let Err(err) = shutdown_signal().await {
+                tracing::error!(error = %err, "cannot listen for shutdown signals");
+                return;
+            }
+            shutting_down.store(true, Ordering::SeqCst);
+            tracing::info!(
+                delay_secs = delay.as_secs(),
+                "shutdown requested: not ready, draining"
+            );
+            tokio::time::sleep(delay).await;
+            tracing::info!("stopping: finishing in-flight requests");
+            handle.stop(true).await;
+        });
+        self.server.await
+    }
+}
+
+async fn shutdown_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
 }

@@ -278,6 +278,29 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Waits (bounded) for the process to exit by itself, asserts success, returns its logs.
+    fn stop_after_exit(mut self, limit: Duration) -> String {
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not exit"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(status.success(), "exit status {status}");
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        let logs = self.logs.lock().unwrap().clone();
+        logs
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -307,6 +330,8 @@ fn serve(config: &Path, env: &[(&str, &str)]) -> Server {
         .env_clear()
         .env("INTROSPECTD_CONFIG", config)
         .env("INTROSPECTD__SERVER__LISTEN", "127.0.0.1:0")
+        // No drain delay unless a test asks for one.
+        .env("INTROSPECTD__SERVER__SHUTDOWN_DELAY_SECS", "0")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -470,4 +495,91 @@ fn healthcheck_probes_the_running_service() {
         !check(&[]),
         "healthcheck succeeded with the service stopped"
     );
+}
+
+/// Reads one HTTP response's status line from a raw connection.
+fn status_line(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut response = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !response.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&response)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[test]
+fn sigterm_turns_unready_at_once_drains_and_lets_in_flight_requests_finish() {
+    use std::io::Write;
+    let dir = Dir::new();
+    let config = dir.write("c.toml", &hs_config());
+    let server = serve(
+        &config,
+        &[
+            ("INTROSPECTD__SERVER__SHUTDOWN_DELAY_SECS", "1"),
+            ("INTROSPECTD__SERVER__SHUTDOWN_TIMEOUT_SECS", "20"),
+        ],
+    );
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let ready = |addr: &str| {
+        let mut s = std::net::TcpStream::connect(addr).ok()?;
+        s.write_all(b"GET /readyz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .ok()?;
+        Some(status_line(&mut s))
+    };
+    assert_eq!(ready(&addr).as_deref(), Some("HTTP/1.1 200 OK"));
+
+    // A request in flight: headers and half of the body sent.
+    let body = "token=not-a-jwt";
+    let mut in_flight = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        in_flight,
+        "POST /introspect HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("gw:{CLIENT_SECRET}")
+        ),
+        body.len(),
+        &body[..6]
+    )
+    .unwrap();
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status();
+    // Unready at once, while still answering.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = ready(&addr);
+        if status.as_deref() == Some("HTTP/1.1 503 Service Unavailable") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "readyz stayed {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Then the listener closes...
+    while std::net::TcpStream::connect(&addr).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the listener never closed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // ...but the request in flight still completes.
+    in_flight.write_all(&body.as_bytes()[6..]).unwrap();
+    assert_eq!(status_line(&mut in_flight), "HTTP/1.1 200 OK");
+    drop(in_flight);
+    let logs = server.stop_after_exit(Duration::from_secs(20));
+    assert!(logs.contains("shutdown requested"), "{logs}");
 }

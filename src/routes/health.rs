@@ -14,7 +14,14 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let result = state.introspector.store_ready(state.ready_timeout).await;
+    let result = if state
+        .shutting_down
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        Err(NotReady::ShuttingDown)
+    } else {
+        state.introspector.store_ready(state.ready_timeout).await
+    };
     state.metrics.set_ready(result.is_ok());
     match result {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({"status": "ready"}))),

@@ -28,6 +28,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,
     pub ready_timeout: Duration,
+    /// Set on SIGTERM: /readyz answers 503 while requests are still served.
+    pub shutting_down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
