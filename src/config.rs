@@ -126,6 +126,8 @@ pub struct StoreSettings {
     pub ready_timeout_ms: u64,
     pub allow_evicting_policy: bool,
     pub data_loss_unready_secs: u64,
+    pub min_replica_acks: usize,
+    pub replica_ack_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -285,6 +287,7 @@ impl Settings {
             ("store.command_timeout_ms", store.command_timeout_ms),
             ("store.pool_wait_timeout_ms", store.pool_wait_timeout_ms),
             ("store.ready_timeout_ms", store.ready_timeout_ms),
+            ("store.replica_ack_timeout_ms", store.replica_ack_timeout_ms),
         ] {
             if value == 0 || value > 60_000 {
                 return Err(ConfigError::new(key, "must be between 1 and 60000"));
@@ -297,6 +300,12 @@ impl Settings {
             return Err(ConfigError::new(
                 "store.pool_max_size",
                 "must be at least store.connections",
+            ));
+        }
+        if store.min_replica_acks > 0 && store.pool_max_size <= store.connections {
+            return Err(ConfigError::new(
+                "store.pool_max_size",
+                "must exceed store.connections when store.min_replica_acks is set (revocations then use connections of their own)",
             ));
         }
         if !self.auth.cookie_name.is_empty()

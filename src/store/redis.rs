@@ -46,6 +46,8 @@ struct Inner {
     data_loss_hold: Duration,
     allow_evicting_policy: bool,
     metrics: Arc<Metrics>,
+    min_replica_acks: usize,
+    replica_ack_timeout: Duration,
 }
 
 #[derive(Default)]
@@ -65,9 +67,17 @@ impl RedisStore {
         let connect_timeout = Duration::from_millis(settings.connect_timeout_ms);
         let command_timeout = Duration::from_millis(settings.command_timeout_ms);
         let wait_timeout = Duration::from_millis(settings.pool_wait_timeout_ms);
+        let replica_ack_timeout = Duration::from_millis(settings.replica_ack_timeout_ms);
+        // Lanes bound each command with their own timer (command_timeout); the connection-level
+        // response timeout must also leave room for a revocation's WAIT on a pooled connection.
+        let response_timeout = if settings.min_replica_acks > 0 {
+            command_timeout + replica_ack_timeout
+        } else {
+            command_timeout
+        };
         let connection_config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect_timeout))
-            .set_response_timeout(Some(command_timeout));
+            .set_response_timeout(Some(response_timeout));
         let manager = Manager::new_with_config(settings.redis_url.expose(), connection_config)
             .map_err(|_| StoreError::Unavailable("invalid redis_url"))?;
         let pool = Pool::builder(manager)
@@ -93,6 +103,8 @@ impl RedisStore {
                 data_loss_hold: Duration::from_secs(settings.data_loss_unready_secs),
                 allow_evicting_policy: settings.allow_evicting_policy,
                 metrics,
+                min_replica_acks: settings.min_replica_acks,
+                replica_ack_timeout,
             }),
         })
     }
@@ -216,14 +228,52 @@ impl RedisStore {
     pub async fn revoke_token(&self, key: &str, ttl_secs: u64) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("SET");
         cmd.arg(key).arg(1).arg("EX").arg(ttl_secs);
-        let _: () = self.query(&cmd).await?;
+        let _: redis::Value = self.write(cmd).await?;
         Ok(())
     }
 
     pub async fn revoke_subject(&self, key: &str, ttl_secs: u64) -> Result<i64, StoreError> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(REVOKE_SUBJECT_SCRIPT).arg(1).arg(key).arg(ttl_secs);
-        self.query(&cmd).await
+        let reply = self.write(cmd).await?;
+        redis::FromRedisValue::from_redis_value(reply)
+            .map_err(|_| StoreError::Unavailable("unexpected reply"))
+    }
+
+    /// Runs a revocation write. Without `store.min_replica_acks` it shares a lane like a check.
+    /// With it, the write and `WAIT n timeout` run pipelined on a connection of their own (WAIT
+    /// blocks the connection it runs on, which would stall every check sharing a lane), and too
+    /// few acknowledgements is a failure: the caller answers 503, never a silent success.
+    async fn write(&self, cmd: redis::Cmd) -> Result<redis::Value, StoreError> {
+        let inner = &self.inner;
+        if inner.min_replica_acks == 0 {
+            return self.query(&cmd).await;
+        }
+        let mut pipe = redis::pipe();
+        pipe.add_command(cmd)
+            .cmd("WAIT")
+            .arg(inner.min_replica_acks)
+            .arg(inner.replica_ack_timeout.as_millis() as u64);
+        let budget = inner.acquire_timeout + inner.command_timeout + inner.replica_ack_timeout;
+        let (reply, acks): (redis::Value, usize) = tokio::time::timeout(budget, async {
+            let mut conn = inner.pool.get().await.map_err(StoreError::from_pool)?;
+            pipe.query_async(&mut *conn)
+                .await
+                .map_err(|_| StoreError::Unavailable("write failed"))
+        })
+        .await
+        .map_err(|_| StoreError::Timeout)??;
+        if acks < inner.min_replica_acks {
+            tracing::error!(
+                acks,
+                required = inner.min_replica_acks,
+                "revocation written to the master but too few replicas acknowledged it"
+            );
+            return Err(StoreError::Unavailable(
+                "too few replicas acknowledged the write",
+            ));
+        }
+        Ok(reply)
     }
 
     /// Runs one command on a shared lane. A lane whose connection has died (Redis restarted)

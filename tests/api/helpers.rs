@@ -51,6 +51,7 @@ pub struct TestRedis {
     child: Option<Child>,
     dir: TempDir,
     persistent: bool,
+    extra_args: Vec<String>,
 }
 
 impl TestRedis {
@@ -63,12 +64,61 @@ impl TestRedis {
         Self::start_with(false)
     }
 
+    /// A replica of `master`, returned once its replication link is up.
+    pub fn start_replica(master: &TestRedis) -> TestRedis {
+        // The master would otherwise wait 5 s for more replicas before the first sync.
+        let _: () = master.cmd(&["CONFIG", "SET", "repl-diskless-sync-delay", "0"]);
+        let replica = Self::start_with_args(
+            false,
+            vec![
+                "--replicaof".into(),
+                "127.0.0.1".into(),
+                master.port.to_string(),
+            ],
+        );
+        master.wait_for_replicas_in_sync(1);
+        replica
+    }
+
+    /// Waits until `count` replicas are online and have acknowledged everything the master has
+    /// (as the master sees it).
+    pub fn wait_for_replicas_in_sync(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let info: String = self.cmd(&["INFO", "replication"]);
+            let master_offset: Option<u64> = info
+                .lines()
+                .find_map(|l| l.strip_prefix("master_repl_offset:")?.trim().parse().ok());
+            let in_sync = info
+                .lines()
+                .filter(|l| l.starts_with("slave") && l.contains("state=online"))
+                .filter(|l| {
+                    let offset = l
+                        .split(',')
+                        .find_map(|kv| kv.strip_prefix("offset="))
+                        .and_then(|v| v.parse::<u64>().ok());
+                    offset.is_some() && offset == master_offset
+                })
+                .count();
+            if in_sync >= count {
+                return;
+            }
+            assert!(Instant::now() < deadline, "replicas not in sync: {info}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn start_with(persistent: bool) -> TestRedis {
+        Self::start_with_args(persistent, vec![])
+    }
+
+    fn start_with_args(persistent: bool, extra_args: Vec<String>) -> TestRedis {
         let mut redis = TestRedis {
             port: 0,
             child: None,
             dir: TempDir::new(),
             persistent,
+            extra_args,
         };
         // A port found free may be taken again before redis-server binds it: try another.
         for _ in 0..5 {
@@ -86,6 +136,7 @@ impl TestRedis {
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", if self.persistent { "yes" } else { "no" }])
+            .args(&self.extra_args)
             .args([
                 "--dir",
                 self.dir.0.to_str().expect("temp dir path is UTF-8"),

@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod client_auth;
 mod data_loss;
+mod durability;
 mod introspect;
 mod nginx;
 mod requests;
