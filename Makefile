@@ -58,6 +58,8 @@ lint:
 
 unit-and-integration:
 	$(CARGO) test --all-targets
+	@# The chaos test prints its figures: run on its own, with output shown.
+	$(CARGO) test --test api chaos -- --ignored --nocapture
 
 # Load benchmark: prints figures and writes bench/RESULTS.md; asserts nothing about speed.
 # Knobs: BENCH_SECONDS, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_PRELOAD.

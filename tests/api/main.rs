@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod chaos;
 mod client_auth;
 mod data_loss;
 mod durability;
