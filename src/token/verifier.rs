@@ -178,14 +178,46 @@ fn pem_key_kind(pem: &[u8]) -> Option<KeyKind> {
     None
 }
 
-/// The header parameters introspectd reads. Others are ignored, as RFC 7515 §4 asks; `jku`,
-/// `x5u`, `jwk`, `x5c` and `kid` are never used to find a key. A repeated parameter is an error
-/// (serde refuses duplicate fields), so `{"alg":"none","alg":"HS256"}` is malformed.
-#[derive(Deserialize)]
-struct JoseHeader {
-    alg: Algorithm,
-    #[serde(default)]
-    crit: Option<serde::de::IgnoredAny>,
+/// A JSON object whose names are unique, parsed in full (every string validated, nesting
+/// bounded by serde_json's recursion limit). RFC 7515 §5.2 and RFC 7519 §4 let a parser reject
+/// duplicate names or keep the last; rejecting leaves no doubt about which `alg`, `jti` or `sub`
+/// a token carries.
+struct UniqueObject(Map<String, Value>);
+
+impl UniqueObject {
+    /// Decodes a base64url segment into an object.
+    fn from_segment(segment: &str) -> Option<Map<String, Value>> {
+        let json = URL_SAFE_NO_PAD.decode(segment).ok()?;
+        serde_json::from_slice::<UniqueObject>(&json)
+            .ok()
+            .map(|o| o.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for UniqueObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object with unique names")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<UniqueObject, A::Error> {
+                let mut claims = Map::new();
+                while let Some((name, value)) = map.next_entry::<String, Value>()? {
+                    if claims.contains_key(&name) {
+                        return Err(serde::de::Error::custom("duplicate name"));
+                    }
+                    claims.insert(name, value);
+                }
+                Ok(UniqueObject(claims))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 /// Verifies tokens against the configured allowlist, key and claim policy.
@@ -263,29 +295,34 @@ impl Verifier {
         if payload.contains('.') {
             return Err(Inactive::Malformed);
         }
-        let header: JoseHeader = URL_SAFE_NO_PAD
-            .decode(header)
-            .ok()
-            .and_then(|json| serde_json::from_slice(&json).ok())
+        // The header parameters introspectd reads: `alg`, and `crit` (refused below). `kid`,
+        // `typ` and `cty` are never used, but must be strings when present. `jku`, `x5u`, `jwk`
+        // and `x5c` are never used to find a key.
+        let header = UniqueObject::from_segment(header).ok_or(Inactive::Malformed)?;
+        let alg = header
+            .get("alg")
+            .and_then(|v| Algorithm::deserialize(v).ok())
             .ok_or(Inactive::Malformed)?;
-        if !self.algorithms.contains(&header.alg) {
+        if ["kid", "typ", "cty"]
+            .iter()
+            .any(|name| header.get(*name).is_some_and(|v| !v.is_string()))
+        {
+            return Err(Inactive::Malformed);
+        }
+        if !self.algorithms.contains(&alg) {
             return Err(Inactive::Signature);
         }
-        match jsonwebtoken::crypto::verify(signature, message.as_bytes(), &self.key, header.alg) {
+        match jsonwebtoken::crypto::verify(signature, message.as_bytes(), &self.key, alg) {
             Ok(true) => {}
             Ok(false) => return Err(Inactive::Signature),
             Err(e) => return Err(classify(e.kind())),
         }
         // No JWS extension is understood, so any `crit` header makes the token unusable
         // (RFC 7515 §4.1.11).
-        if header.crit.is_some() {
+        if header.contains_key("crit") {
             return Err(Inactive::Malformed);
         }
-        let claims: Map<String, Value> = URL_SAFE_NO_PAD
-            .decode(payload)
-            .ok()
-            .and_then(|json| serde_json::from_slice(&json).ok())
-            .ok_or(Inactive::Malformed)?;
+        let claims = UniqueObject::from_segment(payload).ok_or(Inactive::Malformed)?;
         let checked = self.policy.check(&claims, now)?;
         Ok(VerifiedToken::new(token, claims, checked))
     }

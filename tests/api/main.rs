@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod chaos;
 mod client_auth;
+mod corpus;
 mod data_loss;
 mod durability;
 mod introspect;
