@@ -9,22 +9,27 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+use std::net::IpAddr;
+
 use crate::config::ClientSettings;
 use crate::error::ApiError;
 use crate::form::Form;
+use crate::limiter::FailureLimiter;
 
 /// Largest Authorization header value considered for Basic credentials.
 const MAX_BASIC_LEN: usize = 4096;
 
 pub struct Clients {
+    limiter: FailureLimiter,
     clients: Vec<(String, [u8; 32])>,
     /// Compared against when the id is unknown, so timing does not reveal which ids exist.
     decoy: [u8; 32],
 }
 
 impl Clients {
-    pub fn new(settings: &[ClientSettings]) -> Clients {
+    pub fn new(settings: &[ClientSettings], limiter: FailureLimiter) -> Clients {
         Clients {
+            limiter,
             clients: settings
                 .iter()
                 .map(|c| {
@@ -41,7 +46,15 @@ impl Clients {
 
     /// Authenticates the caller and returns its client id.
     pub fn authenticate(&self, req: &HttpRequest, form: &Form) -> Result<String, ApiError> {
-        let basic = basic_credentials(req)?;
+        let source = req.peer_addr().map(|a| a.ip());
+        let basic = match basic_credentials(req) {
+            Err(ApiError::InvalidClient) => {
+                self.limit(None, source)?;
+                self.limiter.record_failure(None, source);
+                return Err(ApiError::InvalidClient);
+            }
+            other => other?,
+        };
         let form_id = form.get("client_id")?;
         let form_secret = form.get("client_secret")?;
         let (id, secret) = match (basic, form_id, form_secret) {
@@ -52,12 +65,27 @@ impl Clients {
             }
             (Some((id, secret)), None, None) => (id, secret),
             (None, Some(id), Some(secret)) => (id.to_owned(), secret.to_owned()),
-            _ => return Err(ApiError::InvalidClient),
+            (_, form_id, _) => {
+                self.limit(form_id, source)?;
+                self.limiter.record_failure(form_id, source);
+                return Err(ApiError::InvalidClient);
+            }
         };
+        self.limit(Some(&id), source)?;
         if self.verify(&id, &secret) {
             Ok(id)
         } else {
+            // Unknown ids count as well, so the limiter does not reveal which ids exist.
+            self.limiter.record_failure(Some(&id), source);
             Err(ApiError::InvalidClient)
+        }
+    }
+
+    /// 429 before any secret is compared, when the id or the source failed too often.
+    fn limit(&self, id: Option<&str>, source: Option<IpAddr>) -> Result<(), ApiError> {
+        match self.limiter.blocked_for(id, source) {
+            Some(retry_after) => Err(ApiError::TooManyFailures(retry_after)),
+            None => Ok(()),
         }
     }
 
@@ -131,18 +159,22 @@ mod tests {
     use actix_web::test::TestRequest;
 
     fn clients() -> Clients {
-        Clients::new(&[
-            ClientSettings {
-                id: "gw".into(),
-                secret: Some(Secret::new("s3cret")),
-                secret_file: None,
-            },
-            ClientSettings {
-                id: "we ird+id".into(),
-                secret: Some(Secret::new("p%ss:wörd")),
-                secret_file: None,
-            },
-        ])
+        let no_limit = FailureLimiter::new(0, std::time::Duration::from_secs(1));
+        Clients::new(
+            &[
+                ClientSettings {
+                    id: "gw".into(),
+                    secret: Some(Secret::new("s3cret")),
+                    secret_file: None,
+                },
+                ClientSettings {
+                    id: "we ird+id".into(),
+                    secret: Some(Secret::new("p%ss:wörd")),
+                    secret_file: None,
+                },
+            ],
+            no_limit,
+        )
     }
 
     fn basic(user_pass: &str) -> String {

@@ -64,6 +64,7 @@ pub struct Settings {
     pub jwt: JwtSettings,
     pub store: StoreSettings,
     pub auth: AuthSettings,
+    pub client_auth: ClientAuthSettings,
     pub log: LogSettings,
     #[serde(default)]
     pub clients: Vec<ClientSettings>,
@@ -136,6 +137,13 @@ pub struct AuthSettings {
     pub cookie_name: String,
     #[serde(default)]
     pub claim_headers: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAuthSettings {
+    pub max_failures: u32,
+    pub window_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -338,6 +346,12 @@ impl Settings {
             return Err(ConfigError::new(
                 "log.level",
                 "must be one of error, warn, info, debug, trace",
+            ));
+        }
+        if self.client_auth.max_failures > 0 && self.client_auth.window_secs == 0 {
+            return Err(ConfigError::new(
+                "client_auth.window_secs",
+                "must be greater than 0 when client_auth.max_failures is set",
             ));
         }
         if self.clients.is_empty() {

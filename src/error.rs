@@ -20,6 +20,9 @@ pub enum ApiError {
     /// 401 `invalid_client` with `WWW-Authenticate: Basic`: missing or wrong client credentials.
     /// Unknown client and wrong secret get the same body.
     InvalidClient,
+    /// 429 `invalid_client` with `Retry-After` (seconds): this client id or source failed
+    /// client authentication too often (see limiter.rs).
+    TooManyFailures(u64),
     /// 413 `invalid_request`: body over `server.max_body_bytes`.
     PayloadTooLarge,
     /// 503 `temporarily_unavailable` with `Retry-After`: the store failed; nothing was decided.
@@ -41,6 +44,7 @@ impl ApiError {
         match self {
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::InvalidClient => "invalid_client",
+            ApiError::TooManyFailures(_) => "rate_limited",
             ApiError::PayloadTooLarge => "too_large",
             ApiError::StoreUnavailable => "store_unavailable",
             ApiError::NotReady(_) => "not_ready",
@@ -53,6 +57,10 @@ impl ApiError {
         match self {
             ApiError::InvalidRequest(why) => ("invalid_request", why),
             ApiError::InvalidClient => ("invalid_client", "client authentication failed"),
+            ApiError::TooManyFailures(_) => (
+                "invalid_client",
+                "too many failed client authentications; retry later",
+            ),
             ApiError::PayloadTooLarge => ("invalid_request", "request body too large"),
             ApiError::StoreUnavailable => (
                 "temporarily_unavailable",
@@ -87,6 +95,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::InvalidClient => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyFailures(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::StoreUnavailable | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -103,6 +112,9 @@ impl ResponseError for ApiError {
             }
             ApiError::StoreUnavailable | ApiError::NotReady(_) => {
                 builder.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
+            ApiError::TooManyFailures(secs) => {
+                builder.insert_header((header::RETRY_AFTER, secs.to_string()));
             }
             ApiError::MethodNotAllowed(allow) => {
                 builder.insert_header((header::ALLOW, HeaderValue::from_static(allow)));

@@ -6,6 +6,7 @@
 //! - `token`: verification (signature, claims), token ids, and the introspection policy.
 //! - `store`: the blocklist backends (embedded memory, Redis) and their key scheme.
 //! - `client_auth`: Basic / client_secret_post authentication of callers.
+//! - `limiter`: failure limiting of client authentication (429).
 //! - `form`: strict form-urlencoded bodies with a size cap.
 //! - `error`: the one error type and its OAuth JSON responses.
 //! - `metrics`: Prometheus metrics owning their registry.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod form;
 pub mod healthcheck;
+pub mod limiter;
 pub mod metrics;
 pub mod routes;
 pub mod scope;

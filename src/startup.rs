@@ -13,6 +13,7 @@ use actix_web::{middleware, web, App, HttpServer};
 
 use crate::client_auth::Clients;
 use crate::config::{ConfigError, Settings};
+use crate::limiter::FailureLimiter;
 use crate::metrics::Metrics;
 use crate::routes::auth::AuthOptions;
 use crate::routes::{self, AppState};
@@ -53,7 +54,13 @@ impl Application {
         let state = web::Data::new(AppState {
             shutting_down: Arc::clone(&shutting_down),
             introspector,
-            clients: Clients::new(&settings.clients),
+            clients: Clients::new(
+                &settings.clients,
+                FailureLimiter::new(
+                    settings.client_auth.max_failures,
+                    Duration::from_secs(settings.client_auth.window_secs),
+                ),
+            ),
             auth: AuthOptions::new(&settings.auth),
             metrics,
             max_body_bytes: settings.server.max_body_bytes,

@@ -142,3 +142,68 @@ async fn two_authentication_methods_at_once_are_a_bad_request() {
     }
     app.assert_active(&t).await;
 }
+
+#[tokio::test]
+async fn repeated_failures_are_limited_per_client_and_per_source() {
+    let app = TestApp::spawn_with(Backend::Memory, |s| s.client_auth.max_failures = 5).await;
+    let t = token("alice");
+    let from = |ip: &str| {
+        reqwest::Client::builder()
+            .local_address(Some(ip.parse().unwrap()))
+            .build()
+            .unwrap()
+    };
+    let (a, b, c) = (from("127.0.0.2"), from("127.0.0.3"), from("127.0.0.4"));
+    let introspect = |client: &reqwest::Client, id: &str, secret: &str| {
+        client
+            .post(format!("{}/introspect", app.address))
+            .basic_auth(id, Some(secret))
+            .form(&[("token", t.as_str())])
+            .send()
+    };
+    // Per client: five wrong secrets for "gateway" from one address...
+    for _ in 0..5 {
+        assert_invalid_client(introspect(&a, CLIENT_ID, "wrong").await.unwrap()).await;
+    }
+    let res = introspect(&a, CLIENT_ID, "wrong").await.unwrap();
+    assert_eq!(res.status(), 429);
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry));
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
+    // ...lock that id everywhere, even with the right secret; other ids still work.
+    let res = introspect(&b, CLIENT_ID, CLIENT_SECRET).await.unwrap();
+    assert_eq!(res.status(), 429);
+    let res = introspect(&b, "other", "other-secret").await.unwrap();
+    assert_eq!(res.status(), 200);
+
+    // Per source: five failures with assorted ids from one address lock that address.
+    for id in ["x1", "x2", "x3", "x4", "x5"] {
+        assert_invalid_client(introspect(&c, id, "guess").await.unwrap()).await;
+    }
+    assert_eq!(
+        introspect(&c, "other", "other-secret")
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    assert_eq!(
+        introspect(&b, "other", "other-secret")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(app.requests_total("introspect", "rate_limited").await, 3.0);
+    assert_eq!(
+        app.requests_total("introspect", "invalid_client").await,
+        10.0
+    );
+}
