@@ -112,7 +112,13 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ApiE
             "more than one Authorization header",
         ));
     }
-    let value = value.as_bytes();
+    parse_basic(value.as_bytes())
+}
+
+/// Parses one Authorization header value as Basic credentials: `None` for another scheme,
+/// `invalid_client` when malformed. Both parts are form-urlencoded before being joined with ':'
+/// (RFC 6749 §2.3.1); the value is split on the first ':'.
+pub fn parse_basic(value: &[u8]) -> Result<Option<(String, String)>, ApiError> {
     let is_basic = value.len() >= 5 && value[..5].eq_ignore_ascii_case(b"basic");
     if !is_basic || value.get(5).is_some_and(|b| *b != b' ') {
         return Ok(None);
@@ -128,7 +134,6 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ApiE
         .iter()
         .position(|b| *b == b':')
         .ok_or(ApiError::InvalidClient)?;
-    // RFC 6749 §2.3.1: both parts are form-urlencoded before being joined with ':'.
     let form = |part: &[u8]| -> Result<String, ApiError> {
         let mut raw = b"v=".to_vec();
         raw.extend_from_slice(part);
