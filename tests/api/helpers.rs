@@ -135,6 +135,8 @@ impl TestRedis {
         let mut child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", ""])
+            // DEBUG SLEEP simulates a slow Redis in the outage tests.
+            .args(["--enable-debug-command", "yes"])
             .args(["--appendonly", if self.persistent { "yes" } else { "no" }])
             .args(&self.extra_args)
             .args([
@@ -369,6 +371,19 @@ impl TestApp {
         self.redis
             .as_ref()
             .expect("this test runs on the Redis backend")
+    }
+
+    /// Whether this app's Redis answers a PING within `limit` (false while it sleeps or is frozen).
+    pub fn redis_answers_within(&self, limit: Duration) -> bool {
+        let redis = self.redis();
+        let client = redis::Client::open(redis.url()).expect("test URL parses");
+        let Ok(mut conn) = client.get_connection_with_timeout(limit) else {
+            return false;
+        };
+        if conn.set_read_timeout(Some(limit)).is_err() {
+            return false;
+        }
+        redis::cmd("PING").query::<String>(&mut conn).is_ok()
     }
 
     pub fn redis_mut(&mut self) -> &mut TestRedis {

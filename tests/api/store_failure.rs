@@ -81,32 +81,88 @@ async fn on_error_allow_skips_only_the_revocation_lookup() {
     );
 }
 
+/// Every endpoint that needs the store, answered while the store does not answer.
+async fn assert_every_endpoint_fails_closed(app: &TestApp, still_stalled: impl Fn() -> bool) {
+    let valid = token("alice");
+    let bearer = format!("Bearer {valid}");
+    let requests = [
+        app.post("/introspect")
+            .basic_auth(
+                crate::helpers::CLIENT_ID,
+                Some(crate::helpers::CLIENT_SECRET),
+            )
+            .form(&[("token", valid.as_str())]),
+        app.get("/auth/orders").header("authorization", &bearer),
+        app.post("/revoke")
+            .basic_auth(
+                crate::helpers::CLIENT_ID,
+                Some(crate::helpers::CLIENT_SECRET),
+            )
+            .form(&[("token", valid.as_str())]),
+        app.post("/revoke/subject")
+            .basic_auth(
+                crate::helpers::CLIENT_ID,
+                Some(crate::helpers::CLIENT_SECRET),
+            )
+            .form(&[("sub", "alice")]),
+        app.get("/readyz"),
+    ];
+    for request in requests {
+        // The answer must come from the service's own store timeout: the store is still
+        // stalled when it arrives. (The client timeout only keeps a broken build from hanging.)
+        let res = request
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .expect("answered before the guard timeout");
+        assert!(still_stalled(), "answered only after the store recovered");
+        assert_unavailable(res).await;
+    }
+}
+
 #[tokio::test]
-async fn frozen_redis_gives_503_instead_of_a_hung_request_and_recovers() {
+async fn frozen_redis_gives_503_everywhere_instead_of_hung_requests_and_recovers() {
     let app = TestApp::spawn(Backend::Redis).await;
     let valid = token("alice");
     app.assert_active(&valid).await;
     let redis = app.redis();
     redis.freeze();
-    // The request must be answered by the service's own store timeout; the client timeout is
-    // only a guard against the test hanging.
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let res = client
-        .post(format!("{}/introspect", app.address))
-        .basic_auth(
-            crate::helpers::CLIENT_ID,
-            Some(crate::helpers::CLIENT_SECRET),
-        )
-        .form(&[("token", valid.as_str())])
-        .send()
-        .await
-        .expect("answered before the guard timeout");
-    assert_unavailable(res).await;
-    assert_unavailable(app.get("/readyz").send().await.unwrap()).await;
+    assert_every_endpoint_fails_closed(&app, || true).await;
     redis.thaw();
+    assert_eq!(app.get("/readyz").send().await.unwrap().status(), 200);
+    app.assert_active(&valid).await;
+    assert_eq!(app.revoke(&valid).await.status(), 200);
+    app.assert_inactive(&valid).await;
+}
+
+#[tokio::test]
+async fn slow_redis_gives_503_everywhere_and_recovers() {
+    let app = TestApp::spawn(Backend::Redis).await;
+    let valid = token("alice");
+    app.assert_active(&valid).await;
+    let url = app.redis().url();
+    // DEBUG SLEEP blocks the whole server; the thread ends when Redis answers again.
+    let sleeper = std::thread::spawn(move || {
+        let mut conn = deadpool_redis::redis::Client::open(url)
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let _: () = deadpool_redis::redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg("1.5")
+            .query(&mut conn)
+            .unwrap();
+    });
+    // Let the sleep begin before the first request.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.redis_answers_within(Duration::from_millis(50)) {
+        assert!(
+            std::time::Instant::now() < deadline && !sleeper.is_finished(),
+            "DEBUG SLEEP did not start"
+        );
+    }
+    assert_every_endpoint_fails_closed(&app, || !sleeper.is_finished()).await;
+    sleeper.join().unwrap();
     assert_eq!(app.get("/readyz").send().await.unwrap().status(), 200);
     app.assert_active(&valid).await;
 }
