@@ -376,6 +376,7 @@ async fn environment_overrides_and_no_secret_in_trace_logs() {
         &[
             ("INTROSPECTD__LOG__LEVEL", "trace"),
             ("INTROSPECTD__LOG__FORMAT", "json"),
+            ("INTROSPECTD__AUTH__COOKIE_NAME", "session"),
         ],
     );
     let minted = run(
@@ -439,6 +440,32 @@ async fn environment_overrides_and_no_secret_in_trace_logs() {
         .await
         .unwrap();
     assert_eq!(query.status(), 405);
+    // The gateway paths: Bearer header, cookie, and a token where it does not belong.
+    let minted = run(
+        &["mint", "--config", config.to_str().unwrap(), "--sub", "bob"],
+        &[],
+    );
+    let other = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+    let auth = http
+        .get(format!("{}/auth/api", server.base))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(auth.status(), 200);
+    let cookie = http
+        .get(format!("{}/auth", server.base))
+        .header("cookie", format!("session={other}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cookie.status(), 200);
+    let in_query = http
+        .get(format!("{}/auth?access_token={other}", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_query.status(), 401);
 
     let logs = server.stop();
     let jti = token_claims(&token)["jti"].as_str().unwrap().to_owned();
@@ -453,12 +480,14 @@ async fn environment_overrides_and_no_secret_in_trace_logs() {
         "{logs}"
     );
     let mut secrets = vec![
+        other.clone(),
         token.clone(),
         SECRET.to_owned(),
         CLIENT_SECRET.to_owned(),
         "wrong-secret".to_owned(),
     ];
     secrets.extend(token.split('.').map(str::to_owned));
+    secrets.extend(other.split('.').map(str::to_owned));
     for secret in secrets {
         assert!(
             !logs.contains(&secret),
