@@ -768,3 +768,77 @@ async fn hmac_tokens_keyed_with_the_public_key_are_refused() {
         }
     }
 }
+
+/// ES256 signature tricks (CVE-2022-21449 and friends) against an ES256 server.
+#[tokio::test]
+async fn es256_signature_tricks_are_refused() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut settings = test_settings(Backend::Memory, None);
+    settings.jwt.algorithms = vec!["ES256".into()];
+    settings.jwt.hmac_secret = None;
+    settings.jwt.public_key_file = Some(fixtures.join("es256-public.pem"));
+    let app = TestApp::spawn_settings(settings).await;
+    let key = EncodingKey::from_ec_pem(&std::fs::read(fixtures.join("es256-private.pem")).unwrap())
+        .unwrap();
+    let mut rng = Rng(11);
+    let message = format!(
+        "{}.{}",
+        b64(r#"{"alg":"ES256"}"#),
+        b64(claims(&mut rng).to_string())
+    );
+    let good = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::ES256).unwrap();
+    app.assert_active(&format!("{message}.{good}")).await;
+    let raw_sig = URL_SAFE_NO_PAD.decode(&good).unwrap();
+    let (r, s) = raw_sig.split_at(32);
+    // The P-256 group order.
+    let n = hex_bytes("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
+    let der_int = |v: &[u8]| {
+        let v: Vec<u8> = v.iter().copied().skip_while(|b| *b == 0).collect();
+        let v = if v[0] & 0x80 != 0 {
+            [&[0u8][..], &v].concat()
+        } else {
+            v
+        };
+        [&[0x02, v.len() as u8][..], &v].concat()
+    };
+    let body = [der_int(r), der_int(s)].concat();
+    let der = [&[0x30, body.len() as u8][..], &body].concat();
+    for (what, signature) in [
+        ("r = s = 0", vec![0u8; 64]),
+        ("r = s = n", [n.clone(), n.clone()].concat()),
+        ("r = n, valid s", [n.clone(), s.to_vec()].concat()),
+        ("DER instead of raw R||S", der),
+        ("truncated", raw_sig[..63].to_vec()),
+        ("P-384 length", [raw_sig.clone(), vec![0u8; 32]].concat()),
+    ] {
+        app.assert_inactive(&format!("{message}.{}", b64(signature)))
+            .await;
+        let _ = what;
+    }
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// RFC 7515 §4: header parameters that are not understood (and not in `crit`) are ignored.
+#[tokio::test]
+async fn unknown_header_parameters_are_ignored() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let mut rng = Rng(13);
+    for header in [
+        r#"{"alg":"HS256","foo":"bar"}"#,
+        r#"{"alg":"HS256","typ":"at+jwt","kid":"k1","x-tenant":{"a":[1,2]}}"#,
+        r#"{"alg":"HS256","jku":"https://keys.example/jwks"}"#,
+    ] {
+        app.assert_active(&raw(
+            header,
+            claims(&mut rng).to_string(),
+            SECRET.as_bytes(),
+        ))
+        .await;
+    }
+}

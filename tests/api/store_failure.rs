@@ -177,3 +177,23 @@ async fn the_service_starts_while_redis_is_down() {
     app.redis_mut().restart();
     assert_eq!(second.get("/readyz").send().await.unwrap().status(), 200);
 }
+
+/// A full Redis under noeviction refuses writes (OOM): revocations answer 503, reads go on.
+#[tokio::test]
+async fn a_full_redis_refuses_revocations_with_503_while_checks_go_on() {
+    let app = TestApp::spawn(Backend::Redis).await;
+    let valid = token("alice");
+    app.assert_active(&valid).await;
+    let _: () = app.redis().cmd(&["CONFIG", "SET", "maxmemory", "1"]);
+    assert_unavailable(app.revoke(&valid).await).await;
+    assert_unavailable(app.revoke_subject("alice").await).await;
+    app.assert_active(&valid).await;
+    assert_eq!(
+        app.metric(r#"introspectd_revocations_total{kind="token"}"#)
+            .await,
+        0.0
+    );
+    let _: () = app.redis().cmd(&["CONFIG", "SET", "maxmemory", "0"]);
+    assert_eq!(app.revoke(&valid).await.status(), 200);
+    app.assert_inactive(&valid).await;
+}
