@@ -75,6 +75,7 @@ impl ApiError {
                     }
                     NotReady::DataLoss => "the revocation store lost its data recently",
                     NotReady::ShuttingDown => "shutting down",
+                    NotReady::NoSigningKeys => "an issuer has no usable signing keys",
                 },
             ),
             ApiError::NotFound => ("not_found", "no such endpoint"),

@@ -25,6 +25,11 @@ pub struct Metrics {
     data_loss: IntCounter,
     global_not_before: prometheus::IntGauge,
     evicting_policy: prometheus::IntGauge,
+    jwks_fetches: IntCounterVec,
+    jwks_keys: prometheus::IntGaugeVec,
+    jwks_age: prometheus::IntGaugeVec,
+    /// Unix time of each issuer's last successful key fetch, for the age gauge at scrape time.
+    jwks_success: std::sync::Mutex<std::collections::BTreeMap<String, i64>>,
 }
 
 impl Metrics {
@@ -88,8 +93,32 @@ impl Metrics {
             "1 when Redis maxmemory-policy can evict keys (blocklist entries could vanish).",
         )
         .expect("static metric definition is valid");
+        let jwks_fetches = IntCounterVec::new(
+            Opts::new(
+                "introspectd_jwks_fetches_total",
+                "Fetches of an issuer's signing keys (JWKS), by issuer and result (ok, error).",
+            ),
+            &["issuer", "result"],
+        )
+        .expect("static metric definition is valid");
+        let jwks_keys = prometheus::IntGaugeVec::new(
+            Opts::new("introspectd_jwks_keys", "Signing keys loaded, by issuer."),
+            &["issuer"],
+        )
+        .expect("static metric definition is valid");
+        let jwks_age = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "introspectd_jwks_seconds_since_last_success",
+                "Seconds since an issuer's signing keys were last fetched successfully.",
+            ),
+            &["issuer"],
+        )
+        .expect("static metric definition is valid");
         for collector in [
-            Box::new(ready.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(jwks_fetches.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(jwks_keys.clone()),
+            Box::new(jwks_age.clone()),
+            Box::new(ready.clone()),
             Box::new(data_loss.clone()),
             Box::new(global_not_before.clone()),
             Box::new(evicting_policy.clone()),
@@ -118,7 +147,30 @@ impl Metrics {
             data_loss,
             global_not_before,
             evicting_policy,
+            jwks_fetches,
+            jwks_keys,
+            jwks_age,
+            jwks_success: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         }
+    }
+
+    /// Issuer labels come from the configuration only, so the series count stays bounded.
+    pub fn jwks_fetch(&self, issuer: &str, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.jwks_fetches.with_label_values(&[issuer, result]).inc();
+    }
+
+    pub fn jwks_keys(&self, issuer: &str, count: usize) {
+        self.jwks_keys
+            .with_label_values(&[issuer])
+            .set(count as i64);
+    }
+
+    pub fn jwks_success_at(&self, issuer: &str, unix_seconds: i64) {
+        self.jwks_success
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(issuer.to_owned(), unix_seconds);
     }
 
     /// This instance found the store reset; tokens issued before `not_before` are inactive.
@@ -160,6 +212,15 @@ impl Metrics {
 
     /// The registry in Prometheus text exposition format.
     pub fn render(&self) -> String {
+        let now = crate::token::unix_now();
+        for (issuer, at) in self
+            .jwks_success
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            self.jwks_age.with_label_values(&[issuer]).set(now - at);
+        }
         let mut out = Vec::with_capacity(8192);
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)

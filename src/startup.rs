@@ -12,12 +12,13 @@ use actix_web::http::header;
 use actix_web::{middleware, web, App, HttpServer};
 
 use crate::client_auth::Clients;
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, IssuerSettings, Settings};
 use crate::limiter::FailureLimiter;
 use crate::metrics::Metrics;
 use crate::routes::auth::AuthOptions;
 use crate::routes::{self, AppState};
 use crate::store::{Keys, Store};
+use crate::token::jwks::RemoteKeys;
 use crate::token::unix_now;
 use crate::token::{signer, Introspector, Verifier};
 
@@ -31,9 +32,19 @@ pub struct Application {
 impl Application {
     /// Everything that can fail because of configuration fails here, naming the key.
     pub async fn build(settings: Settings) -> Result<Application, ConfigError> {
-        let verifier = Verifier::from_settings(&settings.jwt)?;
-        signer::self_test(&settings.jwt, &verifier, unix_now())?;
         let metrics = Arc::new(Metrics::new());
+        let remote = |i: usize, issuer: &IssuerSettings| {
+            RemoteKeys::new(issuer, Arc::clone(&metrics))
+                .map(Arc::new)
+                .map_err(|e| ConfigError::new(format!("jwt.issuers[{i}].issuer"), e))
+        };
+        let verifier = Verifier::build(&settings.jwt, Some(&remote))?;
+        if settings.jwt.issuers.is_empty() {
+            signer::self_test(&settings.jwt, &verifier, unix_now())?;
+        }
+        for keys in verifier.remote_keys() {
+            keys.spawn_refresher();
+        }
         let keys = Keys::new(settings.store.key_prefix.clone());
         let store = Store::from_settings(&settings.store, &keys, Arc::clone(&metrics))
             .map_err(|e| ConfigError::new("store.redis_url", e.to_string()))?;

@@ -31,6 +31,7 @@ fn verifier() -> Verifier {
         leeway_secs: 0,
         max_lifetime_secs: 86_400,
         max_token_bytes: 8192,
+        issuers: vec![],
     })
     .expect("fuzz verifier builds")
 }

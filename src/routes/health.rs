@@ -20,7 +20,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     {
         Err(NotReady::ShuttingDown)
     } else {
-        state.introspector.store_ready(state.ready_timeout).await
+        state.introspector.ready(state.ready_timeout).await
     };
     state.metrics.set_ready(result.is_ok());
     match result {

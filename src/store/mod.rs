@@ -42,6 +42,8 @@ pub enum NotReady {
     DataLoss,
     /// SIGTERM received: draining.
     ShuttingDown,
+    /// An issuer's signing keys (JWKS) were never fetched, or are older than max_stale_secs.
+    NoSigningKeys,
 }
 
 impl fmt::Display for NotReady {
@@ -53,6 +55,7 @@ impl fmt::Display for NotReady {
             ),
             NotReady::DataLoss => f.write_str("the store lost its data recently"),
             NotReady::ShuttingDown => f.write_str("shutting down"),
+            NotReady::NoSigningKeys => f.write_str("an issuer has no usable signing keys"),
         }
     }
 }

@@ -64,8 +64,7 @@ impl Introspector {
         metrics: Arc<Metrics>,
     ) -> Introspector {
         let ttl_slack_secs = verifier
-            .policy()
-            .leeway_secs
+            .leeway_secs()
             .saturating_add(i64::try_from(revocation_margin_secs).unwrap_or(i64::MAX));
         Introspector {
             verifier,
@@ -82,8 +81,27 @@ impl Introspector {
     }
 
     /// Decides whether `token` is active now.
+    /// Verifies `token`; when its `kid` is unknown to a JWKS issuer, refetches that issuer's
+    /// keys (single-flight, rate-limited) and tries once more.
+    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, Inactive> {
+        match self.verifier.verify(token, unix_now()) {
+            Ok(verified) => Ok(verified),
+            Err(rejection) => match rejection.refetch {
+                Some(remote) if remote.refetch_for_unknown_kid().await => self
+                    .verifier
+                    .verify(token, unix_now())
+                    .map_err(|r| r.reason),
+                _ => Err(rejection.reason),
+            },
+        }
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
     pub async fn check(&self, token: &str) -> Verdict {
-        let verified = match self.verifier.verify(token, unix_now()) {
+        let verified = match self.verify(token).await {
             Ok(verified) => verified,
             Err(reason) => return Verdict::Inactive(reason),
         };
@@ -123,17 +141,16 @@ impl Introspector {
     /// Revokes `token` if its signature and claims verify. Returns only after the store
     /// acknowledged the write; a store failure is an error whatever `on_error` says.
     pub async fn revoke(&self, token: &str) -> Result<Revocation, StoreError> {
-        let now = unix_now();
-        let verified = match self.verifier.verify(token, now) {
+        let verified = match self.verify(token).await {
             Ok(verified) => verified,
             Err(reason) => return Ok(Revocation::Ignored(reason)),
         };
+        let now = unix_now();
         // The entry lives until the token would have died anyway, and never beyond the longest
         // lifetime a token may have.
         let max_ttl = self
             .verifier
-            .policy()
-            .max_lifetime_secs
+            .max_lifetime_secs()
             .saturating_add(self.ttl_slack_secs);
         let ttl = verified
             .checked
@@ -158,8 +175,7 @@ impl Introspector {
     pub async fn revoke_subject(&self, sub: &str) -> Result<i64, StoreError> {
         let ttl = self
             .verifier
-            .policy()
-            .max_lifetime_secs
+            .max_lifetime_secs()
             .saturating_add(self.ttl_slack_secs);
         let key = self.keys.subject(sub);
         let not_before = self
@@ -168,6 +184,20 @@ impl Introspector {
         self.metrics.revoked("subject");
         tracing::info!(sub, not_before, "subject revoked");
         Ok(not_before)
+    }
+
+    /// Whether the service can decide: every JWKS issuer has usable keys (fetching now if not,
+    /// within `timeout`) and the store is fit to serve.
+    pub async fn ready(&self, timeout: std::time::Duration) -> Result<(), NotReady> {
+        for remote in self.verifier.remote_keys() {
+            if !remote.is_usable() {
+                let _ = tokio::time::timeout(timeout, remote.fetch_now()).await;
+                if !remote.is_usable() {
+                    return Err(NotReady::NoSigningKeys);
+                }
+            }
+        }
+        self.store_ready(timeout).await
     }
 
     /// Whether the store is fit to serve, answered within `timeout`.

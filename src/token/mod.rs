@@ -3,9 +3,11 @@
 //! - `verifier`: signature and algorithm checks (jsonwebtoken), built once at start-up.
 //! - `claims`: the claim rules, a pure function.
 //! - `signer`: `introspectd mint` and the start-up self-test.
+//! - `jwks`: keys fetched from identity providers (JWKS, OpenID Connect discovery).
 
 pub mod claims;
 pub mod introspector;
+pub mod jwks;
 pub mod signer;
 pub mod verifier;
 

@@ -114,9 +114,12 @@ pub fn self_test(jwt: &JwtSettings, verifier: &Verifier, now: i64) -> Result<(),
         let token = signer
             .sign(&claims)
             .map_err(|e| fail(key, format!("cannot sign: {e}")))?;
-        verifier
-            .verify(&token, now)
-            .map_err(|r| fail(key, format!("probe token is inactive ({})", r.as_str())))?;
+        verifier.verify(&token, now).map_err(|r| {
+            fail(
+                key,
+                format!("probe token is inactive ({})", r.reason.as_str()),
+            )
+        })?;
     }
     // A well-formed token with a signature of plausible length that cannot be right.
     let header = URL_SAFE_NO_PAD.encode(
@@ -125,7 +128,10 @@ pub fn self_test(jwt: &JwtSettings, verifier: &Verifier, now: i64) -> Result<(),
     let payload = URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string());
     let signature = URL_SAFE_NO_PAD.encode([0x5a_u8; 64]);
     let forged = format!("{header}.{payload}.{signature}");
-    let outcome = std::panic::catch_unwind(|| verifier.verify(&forged, now))
+    // A panic here stops start-up; the verifier is not used after it.
+    let probe =
+        std::panic::AssertUnwindSafe(|| verifier.verify(&forged, now).map_err(|r| r.reason));
+    let outcome = std::panic::catch_unwind(probe)
         .map_err(|_| fail("jwt.algorithms", "the crypto backend panicked".into()))?;
     match outcome {
         Err(Inactive::Signature) => Ok(()),

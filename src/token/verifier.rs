@@ -6,7 +6,9 @@
 //! parses the header twice and the claims twice per call, and its claim checks do not fit
 //! (see claims.rs). Here each part is decoded and parsed once.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -15,8 +17,9 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::jwks::RemoteKeys;
 use super::{ClaimsPolicy, Inactive, VerifiedToken};
-use crate::config::{ConfigError, JwtSettings};
+use crate::config::{ConfigError, IssuerSettings, JwtSettings};
 
 /// The kind of key an algorithm needs. An allowlist may only name algorithms of one kind,
 /// because one configured key serves them all.
@@ -42,7 +45,7 @@ impl std::fmt::Display for KeyKind {
 }
 
 impl KeyKind {
-    fn of(alg: Algorithm) -> KeyKind {
+    pub fn of(alg: Algorithm) -> KeyKind {
         match alg {
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => KeyKind::Hmac,
             Algorithm::ES256 => KeyKind::EcP256,
@@ -141,7 +144,7 @@ pub fn read_pem(key: &str, path: &Path, kind: KeyKind) -> Result<Vec<u8>, Config
 }
 
 /// Classifies a PEM key by its algorithm OID (and curve OID for EC keys).
-fn pem_key_kind(pem: &[u8]) -> Option<KeyKind> {
+pub fn pem_key_kind(pem: &[u8]) -> Option<KeyKind> {
     let text = std::str::from_utf8(pem).ok()?;
     let start = text.find("-----BEGIN ")?;
     let header_end = start + text[start..].find('\n')?;
@@ -220,84 +223,178 @@ impl<'de> Deserialize<'de> for UniqueObject {
     }
 }
 
-/// Verifies tokens against the configured allowlist, key and claim policy.
-pub struct Verifier {
-    key: DecodingKey,
-    kind: KeyKind,
+/// One public key (or secret) an issuer signs with.
+pub struct KeyEntry {
+    /// The `kid` tokens name this key by; `None` for a key chosen by algorithm.
+    pub kid: Option<String>,
+    pub kind: KeyKind,
+    /// When set (a JWK's `alg`), the key verifies only this algorithm.
+    pub alg: Option<Algorithm>,
+    pub key: DecodingKey,
+}
+
+impl KeyEntry {
+    fn fits(&self, alg: Algorithm) -> bool {
+        self.kind == KeyKind::of(alg) && self.alg.is_none_or(|a| a == alg)
+    }
+}
+
+/// Where an issuer's keys come from.
+pub enum KeySource {
+    Static(Vec<KeyEntry>),
+    Remote(Arc<RemoteKeys>),
+}
+
+/// One trusted issuer: its keys, algorithms and claim policy.
+pub struct IssuerKeys {
     algorithms: Vec<Algorithm>,
     policy: ClaimsPolicy,
+    source: KeySource,
+}
+
+/// Why a token was not verified. `refetch` names an issuer whose JWKS may have a key this token
+/// needs (an unknown `kid`): fetching it again may change the answer.
+#[derive(Debug)]
+pub struct Rejection {
+    pub reason: Inactive,
+    pub refetch: Option<Arc<RemoteKeys>>,
+}
+
+impl From<Inactive> for Rejection {
+    fn from(reason: Inactive) -> Self {
+        Rejection {
+            reason,
+            refetch: None,
+        }
+    }
+}
+
+/// Builds the remote key set of `[[jwt.issuers]]` entry `i` (the service supplies it; it needs
+/// an HTTP client and metrics).
+pub type RemoteBuilder<'a> =
+    dyn Fn(usize, &IssuerSettings) -> Result<Arc<RemoteKeys>, ConfigError> + 'a;
+
+/// At most this many keys are tried for one token (keys without a `kid`).
+const MAX_CANDIDATE_KEYS: usize = 4;
+
+/// Verifies tokens against the configured issuers, keys and claim policies.
+pub struct Verifier {
+    issuers: Vec<IssuerKeys>,
+    /// `iss` → index in `issuers`; empty in single-issuer mode, where `issuers` has one entry.
+    by_name: HashMap<String, usize>,
+    leeway_secs: i64,
+    max_lifetime_secs: i64,
     max_token_bytes: usize,
 }
 
 impl Verifier {
+    /// Builds the verifier; remote (JWKS) issuers start with no keys until `RemoteKeys` fetches.
     pub fn from_settings(jwt: &JwtSettings) -> Result<Verifier, ConfigError> {
+        Self::build(jwt, None)
+    }
+
+    pub fn build(
+        jwt: &JwtSettings,
+        remote: Option<&RemoteBuilder<'_>>,
+    ) -> Result<Verifier, ConfigError> {
         super::install_crypto_backend();
-        let (algorithms, kind) = parse_algorithms(&jwt.algorithms)?;
-        let key = if kind == KeyKind::Hmac {
-            DecodingKey::from_secret(hmac_secret(jwt, &algorithms)?)
-        } else {
-            let path = jwt.public_key_file.as_deref().ok_or_else(|| {
-                ConfigError::new(
-                    "jwt.public_key_file",
-                    "is required for RS*/PS*/ES*/EdDSA algorithms",
-                )
-            })?;
-            let pem = read_pem("jwt.public_key_file", path, kind)?;
-            let parsed = match kind {
-                KeyKind::Rsa => DecodingKey::from_rsa_pem(&pem),
-                KeyKind::EcP256 | KeyKind::EcP384 => DecodingKey::from_ec_pem(&pem),
-                KeyKind::Ed25519 => DecodingKey::from_ed_pem(&pem),
-                KeyKind::Hmac => unreachable!("HMAC keys are handled above"),
-            };
-            parsed.map_err(|e| {
-                ConfigError::new(
-                    "jwt.public_key_file",
-                    format!("not a usable public key: {e}"),
-                )
-            })?
-        };
         let to_i64 =
             |key: &str, v: u64| i64::try_from(v).map_err(|_| ConfigError::new(key, "is too large"));
+        let leeway_secs = to_i64("jwt.leeway_secs", jwt.leeway_secs)?;
+        let max_lifetime_secs = to_i64("jwt.max_lifetime_secs", jwt.max_lifetime_secs)?;
+        let policy = |issuer: Option<String>, audience: Vec<String>| ClaimsPolicy {
+            issuer,
+            audience,
+            leeway_secs,
+            max_lifetime_secs,
+        };
+        let mut issuers = Vec::new();
+        let mut by_name = HashMap::new();
+        if jwt.issuers.is_empty() {
+            let (algorithms, kind) = parse_algorithms(&jwt.algorithms)?;
+            let key = static_key(
+                kind,
+                &algorithms,
+                jwt.hmac_secret.as_ref(),
+                jwt.public_key_file.as_deref(),
+                "jwt",
+            )?;
+            issuers.push(IssuerKeys {
+                algorithms,
+                policy: policy(jwt.issuer.clone(), jwt.audience.clone()),
+                source: KeySource::Static(vec![KeyEntry {
+                    kid: None,
+                    kind,
+                    alg: None,
+                    key,
+                }]),
+            });
+        } else {
+            for (i, settings) in jwt.issuers.iter().enumerate() {
+                let prefix = format!("jwt.issuers[{i}]");
+                let source = issuer_source(i, settings, &prefix, remote)?;
+                let algorithms = parse_issuer_algorithms(&settings.algorithms, &prefix, &source)?;
+                by_name.insert(settings.issuer.clone(), issuers.len());
+                issuers.push(IssuerKeys {
+                    algorithms,
+                    policy: policy(Some(settings.issuer.clone()), settings.audience.clone()),
+                    source,
+                });
+            }
+        }
         Ok(Verifier {
-            key,
-            kind,
-            algorithms,
-            policy: ClaimsPolicy {
-                issuer: jwt.issuer.clone(),
-                audience: jwt.audience.clone(),
-                leeway_secs: to_i64("jwt.leeway_secs", jwt.leeway_secs)?,
-                max_lifetime_secs: to_i64("jwt.max_lifetime_secs", jwt.max_lifetime_secs)?,
-            },
+            issuers,
+            by_name,
+            leeway_secs,
+            max_lifetime_secs,
             max_token_bytes: jwt.max_token_bytes,
         })
     }
 
+    /// The single issuer's allowlist (single-issuer mode; the first issuer's otherwise).
     pub fn algorithms(&self) -> &[Algorithm] {
-        &self.algorithms
+        &self.issuers[0].algorithms
     }
 
+    /// The single issuer's key kind (single-issuer mode).
     pub fn key_kind(&self) -> KeyKind {
-        self.kind
+        match &self.issuers[0].source {
+            KeySource::Static(keys) => keys.first().map_or(KeyKind::Hmac, |k| k.kind),
+            KeySource::Remote(_) => KeyKind::Rsa,
+        }
     }
 
-    pub fn policy(&self) -> &ClaimsPolicy {
-        &self.policy
+    pub fn leeway_secs(&self) -> i64 {
+        self.leeway_secs
     }
 
-    /// Checks `token` at `now` (unix seconds): length, header, allowlist, signature, claims.
-    pub fn verify(&self, token: &str, now: i64) -> Result<VerifiedToken, Inactive> {
+    pub fn max_lifetime_secs(&self) -> i64 {
+        self.max_lifetime_secs
+    }
+
+    /// Every remote key set, for refreshers, readiness and metrics.
+    pub fn remote_keys(&self) -> impl Iterator<Item = &Arc<RemoteKeys>> {
+        self.issuers.iter().filter_map(|i| match &i.source {
+            KeySource::Remote(r) => Some(r),
+            KeySource::Static(_) => None,
+        })
+    }
+
+    /// Checks `token` at `now` (unix seconds): length, header, issuer, allowlist, key,
+    /// signature, claims.
+    pub fn verify(&self, token: &str, now: i64) -> Result<VerifiedToken, Rejection> {
         if token.is_empty() || token.len() > self.max_token_bytes {
-            return Err(Inactive::Malformed);
+            return Err(Inactive::Malformed.into());
         }
         // Exactly three segments: header.payload.signature.
         let (message, signature) = token.rsplit_once('.').ok_or(Inactive::Malformed)?;
         let (header, payload) = message.split_once('.').ok_or(Inactive::Malformed)?;
         if payload.contains('.') {
-            return Err(Inactive::Malformed);
+            return Err(Inactive::Malformed.into());
         }
-        // The header parameters introspectd reads: `alg`, and `crit` (refused below). `kid`,
-        // `typ` and `cty` are never used, but must be strings when present. `jku`, `x5u`, `jwk`
-        // and `x5c` are never used to find a key.
+        // The header parameters introspectd reads: `alg`, `kid` (to choose a key; it is only
+        // ever looked up among configured keys), and `crit` (refused below). `typ` and `cty`
+        // are not used but must be strings. `jku`, `x5u`, `jwk` and `x5c` are never used.
         let header = UniqueObject::from_segment(header).ok_or(Inactive::Malformed)?;
         let alg = header
             .get("alg")
@@ -307,25 +404,225 @@ impl Verifier {
             .iter()
             .any(|name| header.get(*name).is_some_and(|v| !v.is_string()))
         {
-            return Err(Inactive::Malformed);
+            return Err(Inactive::Malformed.into());
         }
-        if !self.algorithms.contains(&alg) {
-            return Err(Inactive::Signature);
+        let kid = header.get("kid").and_then(Value::as_str);
+        // With several issuers the (not yet verified) `iss` only chooses whose keys to try; the
+        // claims are checked after the signature.
+        let (issuer, claims) = if self.by_name.is_empty() {
+            (&self.issuers[0], None)
+        } else {
+            let claims = UniqueObject::from_segment(payload).ok_or(Inactive::Malformed)?;
+            let index = claims
+                .get("iss")
+                .and_then(Value::as_str)
+                .and_then(|iss| self.by_name.get(iss))
+                .ok_or(Inactive::Claims)?;
+            (&self.issuers[*index], Some(claims))
+        };
+        if !issuer.algorithms.contains(&alg) {
+            return Err(Inactive::Signature.into());
         }
-        match jsonwebtoken::crypto::verify(signature, message.as_bytes(), &self.key, alg) {
-            Ok(true) => {}
-            Ok(false) => return Err(Inactive::Signature),
-            Err(e) => return Err(classify(e.kind())),
+        let snapshot;
+        let keys: &[KeyEntry] = match &issuer.source {
+            KeySource::Static(keys) => keys,
+            KeySource::Remote(remote) => {
+                snapshot = remote.keys();
+                &snapshot.keys
+            }
+        };
+        let named: Vec<&KeyEntry> = match kid {
+            Some(kid) => keys
+                .iter()
+                .filter(|k| k.kid.as_deref() == Some(kid) && k.fits(alg))
+                .collect(),
+            None => Vec::new(),
+        };
+        let candidates: Vec<&KeyEntry> = if named.is_empty() {
+            keys.iter()
+                .filter(|k| k.kid.is_none() || kid.is_none())
+                .filter(|k| k.fits(alg))
+                .take(MAX_CANDIDATE_KEYS)
+                .collect()
+        } else {
+            named
+        };
+        if candidates.is_empty() {
+            return Err(Rejection {
+                reason: Inactive::Signature,
+                refetch: match (&issuer.source, kid) {
+                    (KeySource::Remote(remote), Some(_)) => Some(Arc::clone(remote)),
+                    _ => None,
+                },
+            });
+        }
+        let mut verified = false;
+        for candidate in candidates {
+            match jsonwebtoken::crypto::verify(signature, message.as_bytes(), &candidate.key, alg) {
+                Ok(true) => {
+                    verified = true;
+                    break;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    if classify(e.kind()) == Inactive::Malformed {
+                        return Err(Inactive::Malformed.into());
+                    }
+                }
+            }
+        }
+        if !verified {
+            return Err(Inactive::Signature.into());
         }
         // No JWS extension is understood, so any `crit` header makes the token unusable
         // (RFC 7515 §4.1.11).
         if header.contains_key("crit") {
-            return Err(Inactive::Malformed);
+            return Err(Inactive::Malformed.into());
         }
-        let claims = UniqueObject::from_segment(payload).ok_or(Inactive::Malformed)?;
-        let checked = self.policy.check(&claims, now)?;
+        let claims = match claims {
+            Some(claims) => claims,
+            None => UniqueObject::from_segment(payload).ok_or(Inactive::Malformed)?,
+        };
+        let checked = issuer.policy.check(&claims, now)?;
         Ok(VerifiedToken::new(token, claims, checked))
     }
+}
+
+/// The key of a static source: an HMAC secret or one PEM public key.
+fn static_key(
+    kind: KeyKind,
+    algorithms: &[Algorithm],
+    secret: Option<&crate::config::Secret>,
+    public_key_file: Option<&Path>,
+    prefix: &str,
+) -> Result<DecodingKey, ConfigError> {
+    if kind == KeyKind::Hmac {
+        let secret = secret.ok_or_else(|| {
+            ConfigError::new(
+                format!("{prefix}.hmac_secret"),
+                "is required for HS* algorithms",
+            )
+        })?;
+        let min = min_hmac_secret_len(algorithms);
+        if secret.expose().len() < min {
+            return Err(ConfigError::new(
+                format!("{prefix}.hmac_secret"),
+                format!("must be at least {min} bytes"),
+            ));
+        }
+        return Ok(DecodingKey::from_secret(secret.expose().as_bytes()));
+    }
+    let key = format!("{prefix}.public_key_file");
+    let path = public_key_file
+        .ok_or_else(|| ConfigError::new(&key, "is required for RS*/PS*/ES*/EdDSA algorithms"))?;
+    public_key(&key, path, kind)
+}
+
+/// Reads and parses a PEM public key of the given kind.
+fn public_key(key: &str, path: &Path, kind: KeyKind) -> Result<DecodingKey, ConfigError> {
+    let pem = read_pem(key, path, kind)?;
+    let parsed = match kind {
+        KeyKind::Rsa => DecodingKey::from_rsa_pem(&pem),
+        KeyKind::EcP256 | KeyKind::EcP384 => DecodingKey::from_ec_pem(&pem),
+        KeyKind::Ed25519 => DecodingKey::from_ed_pem(&pem),
+        KeyKind::Hmac => unreachable!("HMAC keys are not PEM files"),
+    };
+    parsed.map_err(|e| ConfigError::new(key, format!("not a usable public key: {e}")))
+}
+
+/// An issuer entry's key source.
+fn issuer_source(
+    index: usize,
+    settings: &IssuerSettings,
+    prefix: &str,
+    remote: Option<&RemoteBuilder<'_>>,
+) -> Result<KeySource, ConfigError> {
+    if settings.jwks_url.is_some() || settings.discovery_url.is_some() {
+        let remote = remote.ok_or_else(|| {
+            ConfigError::new(
+                format!("{prefix}.issuer"),
+                "remote keys need the service (not available here)",
+            )
+        })?;
+        return Ok(KeySource::Remote(remote(index, settings)?));
+    }
+    if let Some(secret) = &settings.hmac_secret {
+        let (algorithms, kind) = parse_algorithms(&settings.algorithms)
+            .map_err(|e| ConfigError::new(format!("{prefix}.algorithms"), e.message))?;
+        if kind != KeyKind::Hmac {
+            return Err(ConfigError::new(
+                format!("{prefix}.algorithms"),
+                "hmac_secret serves HS* algorithms only",
+            ));
+        }
+        let key = static_key(kind, &algorithms, Some(secret), None, prefix)?;
+        return Ok(KeySource::Static(vec![KeyEntry {
+            kid: None,
+            kind,
+            alg: None,
+            key,
+        }]));
+    }
+    let files: Vec<(Option<&str>, &Path, String)> = match &settings.public_key_file {
+        Some(path) => vec![(None, path.as_path(), format!("{prefix}.public_key_file"))],
+        None => settings
+            .public_keys
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                (
+                    Some(p.kid.as_str()),
+                    p.file.as_path(),
+                    format!("{prefix}.public_keys[{k}].file"),
+                )
+            })
+            .collect(),
+    };
+    let mut keys = Vec::new();
+    for (kid, path, key) in files {
+        let pem = std::fs::read(path)
+            .map_err(|e| ConfigError::new(&key, format!("cannot read {}: {e}", path.display())))?;
+        let kind = pem_key_kind(&pem).ok_or_else(|| {
+            ConfigError::new(&key, format!("{} is not a PEM key", path.display()))
+        })?;
+        keys.push(KeyEntry {
+            kid: kid.map(str::to_owned),
+            kind,
+            alg: None,
+            key: public_key(&key, path, kind)?,
+        });
+    }
+    Ok(KeySource::Static(keys))
+}
+
+/// An issuer's allowlist: known names, never `none`. Several key kinds may mix when the keys
+/// are a set (JWKS, several files); each static key must serve some allowed algorithm.
+fn parse_issuer_algorithms(
+    names: &[String],
+    prefix: &str,
+    source: &KeySource,
+) -> Result<Vec<Algorithm>, ConfigError> {
+    let key = format!("{prefix}.algorithms");
+    let mut algorithms = Vec::new();
+    for name in names {
+        let (parsed, _) = parse_algorithms(std::slice::from_ref(name))
+            .map_err(|e| ConfigError::new(&key, e.message))?;
+        if !algorithms.contains(&parsed[0]) {
+            algorithms.push(parsed[0]);
+        }
+    }
+    if algorithms.is_empty() {
+        return Err(ConfigError::new(key, "must name at least one algorithm"));
+    }
+    if let KeySource::Static(keys) = source {
+        if let Some(unused) = keys.iter().find(|k| !algorithms.iter().any(|a| k.fits(*a))) {
+            return Err(ConfigError::new(
+                key,
+                format!("allows no algorithm for the {} key", unused.kind),
+            ));
+        }
+    }
+    Ok(algorithms)
 }
 
 fn classify(kind: &ErrorKind) -> Inactive {

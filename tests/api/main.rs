@@ -10,6 +10,7 @@ mod corpus;
 mod data_loss;
 mod durability;
 mod introspect;
+mod jwks;
 mod nginx;
 mod requests;
 mod revoke;
