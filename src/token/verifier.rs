@@ -431,33 +431,25 @@ impl Verifier {
                 &snapshot.keys
             }
         };
-        let named: Vec<&KeyEntry> = match kid {
-            Some(kid) => keys
-                .iter()
-                .filter(|k| k.kid.as_deref() == Some(kid) && k.fits(alg))
-                .collect(),
-            None => Vec::new(),
-        };
-        let candidates: Vec<&KeyEntry> = if named.is_empty() {
-            keys.iter()
-                .filter(|k| k.kid.is_none() || kid.is_none())
-                .filter(|k| k.fits(alg))
-                .take(MAX_CANDIDATE_KEYS)
-                .collect()
-        } else {
-            named
-        };
-        if candidates.is_empty() {
-            return Err(Rejection {
-                reason: Inactive::Signature,
-                refetch: match (&issuer.source, kid) {
-                    (KeySource::Remote(remote), Some(_)) => Some(Arc::clone(remote)),
-                    _ => None,
-                },
-            });
-        }
+        // Keys named by the token's kid first; only when none is named, keys chosen by
+        // algorithm (those without a kid, or any when the token has none), at most a few.
+        let named = keys
+            .iter()
+            .filter(|k| kid.is_some() && k.kid.as_deref() == kid && k.fits(alg));
+        let unnamed = keys
+            .iter()
+            .filter(|k| (k.kid.is_none() || kid.is_none()) && k.fits(alg))
+            .take(MAX_CANDIDATE_KEYS);
+        let mut tried = 0;
         let mut verified = false;
+        let has_named = named.clone().next().is_some();
+        let candidates: &mut dyn Iterator<Item = &KeyEntry> = if has_named {
+            &mut { named }
+        } else {
+            &mut { unnamed }
+        };
         for candidate in candidates {
+            tried += 1;
             match jsonwebtoken::crypto::verify(signature, message.as_bytes(), &candidate.key, alg) {
                 Ok(true) => {
                     verified = true;
@@ -470,6 +462,15 @@ impl Verifier {
                     }
                 }
             }
+        }
+        if tried == 0 {
+            return Err(Rejection {
+                reason: Inactive::Signature,
+                refetch: match (&issuer.source, kid) {
+                    (KeySource::Remote(remote), Some(_)) => Some(Arc::clone(remote)),
+                    _ => None,
+                },
+            });
         }
         if !verified {
             return Err(Inactive::Signature.into());
