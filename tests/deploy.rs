@@ -131,3 +131,36 @@ fn readme_integration_snippets_are_copied_from_deploy() {
         "expected the nginx, Envoy, Kubernetes and Prometheus snippets"
     );
 }
+
+/// Every TOML example in the README's "Identity providers" section is valid configuration.
+#[test]
+fn readme_identity_provider_examples_load() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme
+        .find("## Identity providers")
+        .expect("the section exists");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let mut examples = 0;
+    for block in section.split("```toml\n").skip(1) {
+        let toml = block.split("```").next().unwrap();
+        let dir = std::env::temp_dir().join(format!("introspectd-readme-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(
+            &file,
+            format!("{toml}\n[[clients]]\nid = \"gw\"\nsecret = \"s\"\n"),
+        )
+        .unwrap();
+        let loaded = Settings::load(&Sources {
+            file: Some(&file),
+            env: vec![],
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+        let settings =
+            loaded.unwrap_or_else(|e| panic!("README example does not load: {e}\n{toml}"));
+        assert!(!settings.jwt.issuers.is_empty());
+        examples += 1;
+    }
+    assert_eq!(examples, 3);
+}
