@@ -186,11 +186,26 @@ pub enum OnError {
     Allow,
 }
 
+/// How introspectd reaches Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisMode {
+    /// One server at `store.redis_url`.
+    Standalone,
+    /// Redis Cluster, seeded from `store.redis_urls`.
+    Cluster,
+    /// The master named `store.sentinel_master`, found through the sentinels in `redis_urls`.
+    Sentinel,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     pub backend: Backend,
+    pub redis_mode: RedisMode,
     pub redis_url: Secret,
+    pub redis_urls: Vec<Secret>,
+    pub sentinel_master: String,
     pub key_prefix: String,
     pub on_error: OnError,
     pub revocation_margin_secs: u64,
@@ -284,6 +299,7 @@ impl Settings {
                 .list_separator(",")
                 .with_list_parse_key("jwt.algorithms")
                 .with_list_parse_key("jwt.audience")
+                .with_list_parse_key("store.redis_urls")
                 .source(Some(env)),
         );
         let mut settings: Settings = builder
@@ -442,6 +458,34 @@ impl Settings {
                 "cannot parse as a redis:// or rediss:// URL",
             )
         })?;
+        if store.redis_mode != RedisMode::Standalone {
+            if store.redis_urls.is_empty() {
+                return Err(ConfigError::new(
+                    "store.redis_urls",
+                    "must list the cluster seed nodes or the sentinels",
+                ));
+            }
+            for (i, url) in store.redis_urls.iter().enumerate() {
+                deadpool_redis::redis::Client::open(url.expose()).map_err(|_| {
+                    ConfigError::new(
+                        format!("store.redis_urls[{i}]"),
+                        "cannot parse as a redis:// or rediss:// URL",
+                    )
+                })?;
+            }
+        }
+        if store.redis_mode == RedisMode::Sentinel && store.sentinel_master.is_empty() {
+            return Err(ConfigError::new(
+                "store.sentinel_master",
+                "must name the master the sentinels monitor",
+            ));
+        }
+        if store.redis_mode == RedisMode::Cluster && store.min_replica_acks > 0 {
+            return Err(ConfigError::new(
+                "store.min_replica_acks",
+                "is not supported with redis_mode = \"cluster\" (WAIT has no key to route by)",
+            ));
+        }
         if store.key_prefix.contains(['{', '}']) {
             return Err(ConfigError::new(
                 "store.key_prefix",
@@ -584,6 +628,7 @@ fn allowed_values(key: &str) -> Option<&'static str> {
     match key {
         "store.backend" => Some("\"memory\", \"redis\""),
         "store.on_error" => Some("\"deny\", \"allow\""),
+        "store.redis_mode" => Some("\"standalone\", \"cluster\", \"sentinel\""),
         "log.format" => Some("\"text\", \"json\""),
         _ => None,
     }

@@ -10,12 +10,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
+use deadpool_redis::redis::cluster_async::ClusterConnection;
 use deadpool_redis::redis::{self, AsyncConnectionConfig, RedisError};
-use deadpool_redis::{Connection, Manager, Pool, Runtime, Timeouts};
+use deadpool_redis::{cluster, sentinel, Manager, Pool, Runtime, Timeouts};
 
 use super::generation::{Generation, Seen, Tracker, INSTALL_SCRIPT};
 use super::{Lookup, NotReady, StoreError};
-use crate::config::StoreSettings;
+use crate::config::{RedisMode, StoreSettings};
 use crate::metrics::Metrics;
 
 /// Sets a subject's not_before from the Redis clock (one clock for every replica), never
@@ -33,8 +35,97 @@ pub struct RedisStore {
     inner: Arc<Inner>,
 }
 
+/// The pool of the configured mode. deadpool owns creating and recycling connections in every
+/// mode; redis-rs follows cluster redirections (MOVED/ASK) and sentinel master changes.
+enum Pools {
+    Standalone(Pool),
+    Cluster(cluster::Pool),
+    Sentinel(sentinel::Pool),
+}
+
+/// A pooled connection of any mode, returned to its pool when dropped.
+enum Conn {
+    Standalone(deadpool_redis::Connection),
+    Cluster(cluster::Connection),
+    Sentinel(sentinel::Connection),
+}
+
+/// A clone of a pooled connection: both kinds pipeline concurrent requests over the same
+/// sockets.
+#[derive(Clone)]
+enum Handle {
+    Multiplexed(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl Conn {
+    fn handle(&self) -> Handle {
+        match self {
+            Conn::Standalone(c) => Handle::Multiplexed((**c).clone()),
+            Conn::Sentinel(c) => Handle::Multiplexed((**c).clone()),
+            Conn::Cluster(c) => Handle::Cluster((**c).clone()),
+        }
+    }
+}
+
+impl ConnectionLike for Handle {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Handle::Multiplexed(c) => c.req_packed_command(cmd),
+            Handle::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Handle::Multiplexed(c) => c.req_packed_commands(cmd, offset, count),
+            Handle::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Handle::Multiplexed(c) => c.get_db(),
+            Handle::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl Pools {
+    async fn get(&self) -> Result<Conn, StoreError> {
+        match self {
+            Pools::Standalone(p) => p
+                .get()
+                .await
+                .map(Conn::Standalone)
+                .map_err(StoreError::from_pool),
+            Pools::Cluster(p) => p
+                .get()
+                .await
+                .map(Conn::Cluster)
+                .map_err(StoreError::from_pool),
+            Pools::Sentinel(p) => p
+                .get()
+                .await
+                .map(Conn::Sentinel)
+                .map_err(StoreError::from_pool),
+        }
+    }
+}
+
 struct Inner {
-    pool: Pool,
+    pool: Pools,
+    /// In cluster mode the generation marker lives in another hash slot than a token's
+    /// entries, so it is checked by a background task and readiness, not in every MGET.
+    marker_in_lookup: bool,
     lanes: Vec<Lane>,
     next_lane: AtomicUsize,
     acquire_timeout: Duration,
@@ -52,7 +143,7 @@ struct Inner {
 
 #[derive(Default)]
 struct Lane {
-    conn: RwLock<Option<Arc<Connection>>>,
+    conn: RwLock<Option<Arc<Conn>>>,
     /// One refill at a time per lane, so an outage does not open a connection per request.
     refill: tokio::sync::Mutex<()>,
 }
@@ -78,20 +169,58 @@ impl RedisStore {
         let connection_config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect_timeout))
             .set_response_timeout(Some(response_timeout));
-        let manager = Manager::new_with_config(settings.redis_url.expose(), connection_config)
-            .map_err(|_| StoreError::Unavailable("invalid redis_url"))?;
-        let pool = Pool::builder(manager)
-            .max_size(settings.pool_max_size)
-            .timeouts(Timeouts {
-                wait: Some(wait_timeout),
-                create: Some(connect_timeout),
-                recycle: Some(connect_timeout),
-            })
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|_| StoreError::Unavailable("cannot build the Redis pool"))?;
+        let timeouts = Timeouts {
+            wait: Some(wait_timeout),
+            create: Some(connect_timeout),
+            recycle: Some(connect_timeout),
+        };
+        let urls: Vec<String> = settings
+            .redis_urls
+            .iter()
+            .map(|u| u.expose().to_owned())
+            .collect();
+        let pool = match settings.redis_mode {
+            RedisMode::Standalone => {
+                let manager =
+                    Manager::new_with_config(settings.redis_url.expose(), connection_config)
+                        .map_err(|_| StoreError::Unavailable("invalid redis_url"))?;
+                Pools::Standalone(
+                    Pool::builder(manager)
+                        .max_size(settings.pool_max_size)
+                        .timeouts(timeouts)
+                        .runtime(Runtime::Tokio1)
+                        .build()
+                        .map_err(|_| StoreError::Unavailable("cannot build the Redis pool"))?,
+                )
+            }
+            RedisMode::Cluster => Pools::Cluster(
+                cluster::Config::from_urls(urls)
+                    .builder()
+                    .map_err(|_| StoreError::Unavailable("invalid redis_urls"))?
+                    .max_size(settings.pool_max_size)
+                    .timeouts(timeouts)
+                    .runtime(Runtime::Tokio1)
+                    .build()
+                    .map_err(|_| StoreError::Unavailable("cannot build the Redis cluster pool"))?,
+            ),
+            RedisMode::Sentinel => Pools::Sentinel(
+                sentinel::Config::from_urls(
+                    urls,
+                    settings.sentinel_master.clone(),
+                    sentinel::SentinelServerType::Master,
+                )
+                .builder()
+                .map_err(|_| StoreError::Unavailable("invalid redis_urls"))?
+                .max_size(settings.pool_max_size)
+                .timeouts(timeouts)
+                .runtime(Runtime::Tokio1)
+                .build()
+                .map_err(|_| StoreError::Unavailable("cannot build the Redis sentinel pool"))?,
+            ),
+        };
         Ok(RedisStore {
             inner: Arc::new(Inner {
+                marker_in_lookup: settings.redis_mode != RedisMode::Cluster,
                 pool,
                 lanes: (0..settings.connections).map(|_| Lane::default()).collect(),
                 next_lane: AtomicUsize::new(0),
@@ -120,9 +249,16 @@ impl RedisStore {
         if let Some(subject_key) = subject_key {
             cmd.arg(subject_key);
         }
-        cmd.arg(&self.inner.marker_key);
+        let marker_in_lookup = self.inner.marker_in_lookup;
+        if marker_in_lookup {
+            cmd.arg(&self.inner.marker_key);
+        }
         let mut values: Vec<redis::Value> = self.query(&cmd).await?;
-        let marker = values.pop().map(as_string).transpose()?.flatten();
+        let marker = if marker_in_lookup {
+            values.pop().map(as_string).transpose()?.flatten()
+        } else {
+            None
+        };
         let token = values
             .first()
             .cloned()
@@ -136,11 +272,39 @@ impl RedisStore {
                     .map_err(|_| StoreError::Unavailable("unreadable subject entry"))
             })
             .transpose()?;
+        let global_not_before = if marker_in_lookup {
+            self.observe_generation(marker.as_deref()).await?
+        } else {
+            // Cluster mode: the marker is watched by `watch_generation` and readiness.
+            self.inner.generation.known().map_or(0, |g| g.not_before)
+        };
         Ok(Lookup {
             revoked: token.is_some(),
             subject_not_before,
-            global_not_before: self.observe_generation(marker.as_deref()).await?,
+            global_not_before,
         })
+    }
+
+    /// Cluster mode: reads the generation marker every second in the background (the marker is
+    /// in another hash slot than a token's entries, so it cannot join the check's MGET). Ends
+    /// when the store is dropped.
+    pub fn watch_generation(&self) {
+        if self.inner.marker_in_lookup {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let store = RedisStore { inner };
+                let mut get = redis::cmd("GET");
+                get.arg(&store.inner.marker_key);
+                if let Ok(marker) = store.query::<Option<String>>(&get).await {
+                    let _ = store.observe_generation(marker.as_deref()).await;
+                }
+            }
+        });
     }
 
     /// Interprets a marker read; installs or adopts one when needed. Returns the global
@@ -256,8 +420,8 @@ impl RedisStore {
             .arg(inner.replica_ack_timeout.as_millis() as u64);
         let budget = inner.acquire_timeout + inner.command_timeout + inner.replica_ack_timeout;
         let (reply, acks): (redis::Value, usize) = tokio::time::timeout(budget, async {
-            let mut conn = inner.pool.get().await.map_err(StoreError::from_pool)?;
-            pipe.query_async(&mut *conn)
+            let conn = inner.pool.get().await?;
+            pipe.query_async(&mut conn.handle())
                 .await
                 .map_err(|_| StoreError::Unavailable("write failed"))
         })
@@ -292,12 +456,9 @@ impl RedisStore {
             .await
             .map_err(|_| Failure::Other(StoreError::Timeout))?
             .map_err(Failure::Other)?;
-        let mut multiplexed = (**conn).clone();
-        let result = tokio::time::timeout(
-            self.inner.command_timeout,
-            cmd.query_async(&mut multiplexed),
-        )
-        .await;
+        let mut handle = conn.handle();
+        let result =
+            tokio::time::timeout(self.inner.command_timeout, cmd.query_async(&mut handle)).await;
         match result {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) if is_connection_failure(&err) => {
@@ -337,7 +498,7 @@ impl RedisStore {
         &self.inner.lanes[i % self.inner.lanes.len()]
     }
 
-    async fn connection(&self, lane: &Lane) -> Result<Arc<Connection>, StoreError> {
+    async fn connection(&self, lane: &Lane) -> Result<Arc<Conn>, StoreError> {
         if let Some(conn) = read(lane) {
             return Ok(conn);
         }
@@ -345,14 +506,14 @@ impl RedisStore {
         if let Some(conn) = read(lane) {
             return Ok(conn);
         }
-        let conn = Arc::new(self.inner.pool.get().await.map_err(StoreError::from_pool)?);
+        let conn = Arc::new(self.inner.pool.get().await?);
         *lane.conn.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&conn));
         Ok(conn)
     }
 
     /// Forgets a failed lane connection (if no other request replaced it already). It goes back
     /// to the pool once the requests still using it finish; the pool's recycle check decides.
-    fn drop_lane(&self, lane: &Lane, failed: &Arc<Connection>) {
+    fn drop_lane(&self, lane: &Lane, failed: &Arc<Conn>) {
         let mut slot = lane.conn.write().unwrap_or_else(|p| p.into_inner());
         if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, failed)) {
             *slot = None;
@@ -371,7 +532,7 @@ fn as_string(value: redis::Value) -> Result<Option<String>, StoreError> {
     }
 }
 
-fn read(lane: &Lane) -> Option<Arc<Connection>> {
+fn read(lane: &Lane) -> Option<Arc<Conn>> {
     lane.conn.read().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
