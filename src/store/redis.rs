@@ -43,11 +43,45 @@ enum Pools {
     Sentinel(sentinel::Pool),
 }
 
-/// A pooled connection of any mode, returned to its pool when dropped.
-enum Conn {
+/// A pooled connection of any mode, returned to its pool when dropped, unless it was found
+/// talking to a node that is no longer a master: then it is detached and closed, so the pool
+/// opens a new one (through the sentinels in sentinel mode) instead of recycling it.
+struct Conn {
+    kind: Option<ConnKind>,
+    stale: std::sync::atomic::AtomicBool,
+}
+
+enum ConnKind {
     Standalone(deadpool_redis::Connection),
     Cluster(cluster::Connection),
     Sentinel(sentinel::Connection),
+}
+
+impl Conn {
+    fn new(kind: ConnKind) -> Conn {
+        Conn {
+            kind: Some(kind),
+            stale: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn mark_stale(&self) {
+        self.stale.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if !self.stale.load(Ordering::Relaxed) {
+            return;
+        }
+        match self.kind.take() {
+            Some(ConnKind::Standalone(c)) => drop(deadpool_redis::Connection::take(c)),
+            Some(ConnKind::Cluster(c)) => drop(cluster::Connection::take(c)),
+            Some(ConnKind::Sentinel(c)) => drop(sentinel::Connection::take(c)),
+            None => {}
+        }
+    }
 }
 
 /// A clone of a pooled connection: both kinds pipeline concurrent requests over the same
@@ -60,10 +94,14 @@ enum Handle {
 
 impl Conn {
     fn handle(&self) -> Handle {
-        match self {
-            Conn::Standalone(c) => Handle::Multiplexed((**c).clone()),
-            Conn::Sentinel(c) => Handle::Multiplexed((**c).clone()),
-            Conn::Cluster(c) => Handle::Cluster((**c).clone()),
+        match self
+            .kind
+            .as_ref()
+            .expect("a live Conn always holds its connection")
+        {
+            ConnKind::Standalone(c) => Handle::Multiplexed((**c).clone()),
+            ConnKind::Sentinel(c) => Handle::Multiplexed((**c).clone()),
+            ConnKind::Cluster(c) => Handle::Cluster((**c).clone()),
         }
     }
 }
@@ -105,17 +143,17 @@ impl Pools {
             Pools::Standalone(p) => p
                 .get()
                 .await
-                .map(Conn::Standalone)
+                .map(|c| Conn::new(ConnKind::Standalone(c)))
                 .map_err(StoreError::from_pool),
             Pools::Cluster(p) => p
                 .get()
                 .await
-                .map(Conn::Cluster)
+                .map(|c| Conn::new(ConnKind::Cluster(c)))
                 .map_err(StoreError::from_pool),
             Pools::Sentinel(p) => p
                 .get()
                 .await
-                .map(Conn::Sentinel)
+                .map(|c| Conn::new(ConnKind::Sentinel(c)))
                 .map_err(StoreError::from_pool),
         }
     }
@@ -371,13 +409,13 @@ impl RedisStore {
             .map_err(NotReady::Unreachable)?;
         let mut info = redis::cmd("INFO");
         info.arg("memory");
-        let info: String = self.query(&info).await.map_err(NotReady::Unreachable)?;
-        let policy = info
-            .lines()
-            .find_map(|l| l.strip_prefix("maxmemory_policy:"))
-            .unwrap_or("noeviction")
-            .trim();
-        let evicting = policy != "noeviction";
+        // One text in standalone and sentinel mode; one per master in cluster mode.
+        let info: redis::Value = self.info(info).await.map_err(NotReady::Unreachable)?;
+        let evicting = info_texts(info).iter().any(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("maxmemory_policy:"))
+                .is_some_and(|policy| policy.trim() != "noeviction")
+        });
         inner.metrics.set_evicting_policy(evicting);
         if evicting && !inner.allow_evicting_policy {
             return Err(NotReady::EvictingPolicy);
@@ -421,9 +459,12 @@ impl RedisStore {
         let budget = inner.acquire_timeout + inner.command_timeout + inner.replica_ack_timeout;
         let (reply, acks): (redis::Value, usize) = tokio::time::timeout(budget, async {
             let conn = inner.pool.get().await?;
-            pipe.query_async(&mut conn.handle())
-                .await
-                .map_err(|_| StoreError::Unavailable("write failed"))
+            pipe.query_async(&mut conn.handle()).await.map_err(|err| {
+                if is_read_only(&err) {
+                    conn.mark_stale();
+                }
+                StoreError::Unavailable("write failed")
+            })
         })
         .await
         .map_err(|_| StoreError::Timeout)??;
@@ -438,6 +479,29 @@ impl RedisStore {
             ));
         }
         Ok(reply)
+    }
+
+    /// INFO: in cluster mode from one reachable master (a failed node must not make the
+    /// cluster look unreachable); elsewhere like any command.
+    async fn info(&self, cmd: redis::Cmd) -> Result<redis::Value, StoreError> {
+        if self.inner.marker_in_lookup {
+            return self.query(&cmd).await;
+        }
+        use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+        let conn = tokio::time::timeout(self.inner.acquire_timeout, self.inner.pool.get())
+            .await
+            .map_err(|_| StoreError::Timeout)??;
+        let Handle::Cluster(mut cluster) = conn.handle() else {
+            return Err(StoreError::Unavailable("not a cluster connection"));
+        };
+        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary);
+        tokio::time::timeout(
+            self.inner.command_timeout,
+            cluster.route_command(cmd, routing),
+        )
+        .await
+        .map_err(|_| StoreError::Timeout)?
+        .map_err(|_| StoreError::Unavailable("command failed"))
     }
 
     /// Runs one command on a shared lane. A lane whose connection has died (Redis restarted)
@@ -470,6 +534,14 @@ impl RedisStore {
                         "connection failed",
                     )))
                 }
+            }
+            // A demoted master (sentinel failover): this connection will never write again.
+            Ok(Err(err)) if is_read_only(&err) => {
+                conn.mark_stale();
+                self.drop_lane(lane, &conn);
+                Err(Failure::Dropped(StoreError::Unavailable(
+                    "connected to a replica",
+                )))
             }
             Ok(Err(_)) => Err(Failure::Other(StoreError::Unavailable("command failed"))),
             Err(_) => {
@@ -536,11 +608,33 @@ fn read(lane: &Lane) -> Option<Arc<Conn>> {
     lane.conn.read().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
+fn is_read_only(err: &RedisError) -> bool {
+    matches!(
+        err.kind(),
+        redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+    )
+}
+
+/// Errors that mean the connection itself is unusable (not a command or type error).
 fn is_connection_failure(err: &RedisError) -> bool {
     err.is_io_error()
         || err.is_connection_dropped()
         || err.is_timeout()
-        || err.is_unrecoverable_error()
+        || err.is_connection_refusal()
+}
+
+/// The text(s) of an INFO reply: a bulk string, or a map of node to text in cluster mode.
+fn info_texts(value: redis::Value) -> Vec<String> {
+    match value {
+        redis::Value::BulkString(bytes) => vec![String::from_utf8_lossy(&bytes).into_owned()],
+        redis::Value::VerbatimString { text, .. } => vec![text],
+        redis::Value::Map(entries) => entries
+            .into_iter()
+            .flat_map(|(_, v)| info_texts(v))
+            .collect(),
+        redis::Value::Array(items) => items.into_iter().flat_map(info_texts).collect(),
+        _ => Vec::new(),
+    }
 }
 
 enum Failure {

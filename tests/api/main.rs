@@ -14,5 +14,6 @@ mod jwks;
 mod nginx;
 mod requests;
 mod revoke;
+mod scale;
 mod store_failure;
 mod subject;

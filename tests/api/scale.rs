@@ -1,0 +1,380 @@
+//! Scale-out stores on loopback, started and stopped by the harness: a 6-node Redis Cluster
+//! (3 masters, 3 replicas) and a Sentinel set-up (1 master, 1 replica, 3 sentinels), each with a
+//! failover the service must follow without a restart.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use deadpool_redis::redis;
+use introspectd::config::{Backend, RedisMode, Secret};
+
+use crate::helpers::{free_port, test_settings, token, TempDir, TestApp};
+
+/// A redis-server process with its own directory, killed on drop.
+struct Node {
+    port: u16,
+    child: Option<Child>,
+    _dir: TempDir,
+}
+
+impl Node {
+    fn start(extra: &[&str]) -> Node {
+        let dir = TempDir::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                ])
+                .arg("--dir")
+                .arg(&dir.0)
+                .args(["--logfile", &format!("redis-{port}.log")])
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server runs");
+            let own = format!("process_id:{}\r\n", child.id());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                let info: Option<String> = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+                    .ok()
+                    .and_then(|c| c.get_connection().ok())
+                    .and_then(|mut c| redis::cmd("INFO").arg("server").query(&mut c).ok());
+                if info.is_some_and(|i| i.contains(&own)) {
+                    return Node {
+                        port,
+                        child: Some(child),
+                        _dir: dir,
+                    };
+                }
+                assert!(Instant::now() < deadline, "redis-server did not start");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        panic!("no free port for redis-server");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn cmd<T: redis::FromRedisValue>(&self, args: &[&str]) -> redis::RedisResult<T> {
+        let mut conn = redis::Client::open(self.url())?.get_connection()?;
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(&mut conn)
+    }
+
+    fn info(&self, section: &str) -> String {
+        self.cmd(&["INFO", section]).unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn cluster_state_ok(node: &Node) -> bool {
+    node.cmd::<String>(&["CLUSTER", "INFO"])
+        .is_ok_and(|i| i.contains("cluster_state:ok"))
+}
+
+/// Total command calls made by the service on these nodes since their last CONFIG RESETSTAT
+/// (cluster housekeeping such as CLUSTER SLOTS and PING excluded).
+fn service_calls(nodes: &[Node]) -> u64 {
+    nodes
+        .iter()
+        .map(|n| {
+            n.info("commandstats")
+                .lines()
+                .filter(|l| l.starts_with("cmdstat_mget:") || l.starts_with("cmdstat_get:"))
+                .filter_map(|l| {
+                    l.split("calls=")
+                        .nth(1)?
+                        .split(',')
+                        .next()?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .sum::<u64>()
+        })
+        .sum()
+}
+
+async fn ready(app: &TestApp) -> u16 {
+    app.get("/readyz").send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_cluster_serves_checks_in_one_command_and_survives_a_master_failover() {
+    let cluster_args = [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-node-timeout",
+        "1000",
+        "--appendonly",
+        "yes",
+    ];
+    let mut nodes: Vec<Node> = (0..6).map(|_| Node::start(&cluster_args)).collect();
+    let addresses: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let status = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addresses)
+        .args(["--cluster-replicas", "1", "--cluster-yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("redis-cli runs");
+    assert!(status.success(), "redis-cli --cluster create failed");
+    wait_until("the cluster to be ok", Duration::from_secs(20), || {
+        nodes.iter().all(cluster_state_ok)
+    });
+
+    let mut settings = test_settings(Backend::Redis, None);
+    settings.store.redis_mode = RedisMode::Cluster;
+    settings.store.connect_timeout_ms = 2000;
+    settings.store.ready_timeout_ms = 3000;
+    settings.store.redis_urls = nodes.iter().map(|n| Secret::new(n.url())).collect();
+    let app = TestApp::spawn_settings(settings).await;
+    let body = app
+        .get("/readyz")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    eprintln!("DEBUG readyz {body}");
+    assert_eq!(ready(&app).await, 200);
+
+    // Revocations across many subjects land on every master.
+    let tokens: Vec<(String, String)> = (0..60)
+        .map(|i| {
+            let sub = format!("user-{i}");
+            (token(&sub), sub)
+        })
+        .collect();
+    for (t, _) in &tokens[..40] {
+        assert_eq!(app.revoke(t).await.status(), 200);
+    }
+    let masters: Vec<&Node> = nodes
+        .iter()
+        .filter(|n| n.info("replication").contains("role:master"))
+        .collect();
+    assert_eq!(masters.len(), 3);
+    for master in &masters {
+        let keys: i64 = master.cmd(&["DBSIZE"]).unwrap();
+        assert!(keys > 0, "a master holds no revocation");
+    }
+    // One command per check, in cluster mode too.
+    for t in &tokens[40..] {
+        app.assert_active(&t.0).await;
+    }
+    for node in &nodes {
+        let _: () = node.cmd(&["CONFIG", "RESETSTAT"]).unwrap();
+    }
+    for (t, _) in &tokens {
+        assert_eq!(app.introspect(t).await.status(), 200);
+    }
+    assert_eq!(
+        service_calls(&nodes),
+        tokens.len() as u64,
+        "one MGET per check"
+    );
+
+    // Let the replicas catch up, then kill a master: its replica is promoted and the service
+    // follows without a restart; no revocation replicated before the kill is lost.
+    for master in &masters {
+        let _: i64 = master.cmd(&["WAIT", "1", "2000"]).unwrap();
+    }
+    let victim = nodes
+        .iter()
+        .position(|n| n.info("replication").contains("role:master"))
+        .unwrap();
+    nodes[victim].kill();
+    let survivors: Vec<&Node> = nodes.iter().filter(|n| n.child.is_some()).collect();
+    wait_until("a replica to be promoted", Duration::from_secs(30), || {
+        survivors.iter().all(|n| cluster_state_ok(n))
+    });
+    // During the window some checks are denied (503); afterwards every check succeeds again.
+    let mut unavailable = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut all_answered = true;
+        for (t, _) in &tokens {
+            let status = app.introspect(t).await.status();
+            if status != 200 {
+                assert_eq!(status, 503, "during a failover the answer is deny");
+                unavailable += 1;
+                all_answered = false;
+            }
+        }
+        if all_answered {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the service did not follow the failover"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (t, _) in &tokens[..40] {
+        app.assert_inactive(t).await;
+    }
+    for (t, _) in &tokens[40..] {
+        app.assert_active(t).await;
+    }
+    assert_eq!(ready(&app).await, 200);
+    println!("cluster failover: {unavailable} checks answered 503 during the window");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_mode_follows_a_forced_failover() {
+    let master = Node::start(&["--appendonly", "yes"]);
+    let replica = Node::start(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    wait_until("the replica link", Duration::from_secs(10), || {
+        replica
+            .info("replication")
+            .contains("master_link_status:up")
+    });
+    let mut sentinels = Vec::new();
+    for _ in 0..3 {
+        let dir = TempDir::new();
+        let conf = dir.0.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "sentinel monitor mymaster 127.0.0.1 {} 2\n\
+                 sentinel down-after-milliseconds mymaster 1000\n\
+                 sentinel failover-timeout mymaster 5000\n",
+                master.port
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .args([
+                "--sentinel",
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--dir")
+            .arg(&dir.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server --sentinel runs");
+        sentinels.push(Node {
+            port,
+            child: Some(child),
+            _dir: dir,
+        });
+    }
+    let sentinel_master_port = |s: &Node| -> Option<String> {
+        s.cmd::<Vec<String>>(&["SENTINEL", "get-master-addr-by-name", "mymaster"])
+            .ok()
+            .and_then(|v| v.get(1).cloned())
+    };
+    wait_until(
+        "the sentinels to know the master and each other",
+        Duration::from_secs(20),
+        || {
+            sentinels.iter().all(|s| {
+                sentinel_master_port(s).as_deref() == Some(&master.port.to_string())
+                    && s.cmd::<Vec<redis::Value>>(&["SENTINEL", "sentinels", "mymaster"])
+                        .is_ok_and(|v| v.len() == 2)
+            })
+        },
+    );
+
+    let mut settings = test_settings(Backend::Redis, None);
+    settings.store.redis_mode = RedisMode::Sentinel;
+    settings.store.sentinel_master = "mymaster".into();
+    settings.store.redis_urls = sentinels.iter().map(|s| Secret::new(s.url())).collect();
+    let app = TestApp::spawn_settings(settings).await;
+    assert_eq!(ready(&app).await, 200);
+    let revoked = token("alice");
+    let active = token("bob");
+    assert_eq!(app.revoke(&revoked).await.status(), 200);
+    app.assert_inactive(&revoked).await;
+    let _: i64 = master.cmd(&["WAIT", "1", "2000"]).unwrap();
+
+    let _: () = sentinels[0]
+        .cmd(&["SENTINEL", "FAILOVER", "mymaster"])
+        .unwrap();
+    wait_until(
+        "the replica to become master",
+        Duration::from_secs(30),
+        || {
+            // Both halves of the switch: the replica promoted and the old master demoted (before
+            // that, a write to the old master is the loss Redis documents for failovers).
+            replica.info("replication").contains("role:master")
+                && master.info("replication").contains("role:slave")
+                && sentinels
+                    .iter()
+                    .all(|s| sentinel_master_port(s).as_deref() == Some(&replica.port.to_string()))
+        },
+    );
+    let mut unavailable = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // A revocation must reach the new master: it answers 200 only when a master took it.
+        let res = app.revoke(&token("carol")).await;
+        if res.status() == 200 {
+            break;
+        }
+        assert_eq!(res.status(), 503);
+        unavailable += 1;
+        assert!(
+            Instant::now() < deadline,
+            "the service did not follow the new master"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let on_new_master: i64 = replica.cmd(&["DBSIZE"]).unwrap();
+    assert!(
+        on_new_master >= 3,
+        "revocations are written to the promoted master ({on_new_master} keys there, {} on the old master)",
+        master.cmd::<i64>(&["DBSIZE"]).unwrap_or(-1)
+    );
+    app.assert_inactive(&revoked).await;
+    app.assert_active(&active).await;
+    assert_eq!(ready(&app).await, 200);
+    println!("sentinel failover: {unavailable} revocations answered 503 during the window");
+}
