@@ -151,6 +151,110 @@ fn preload(conn: &mut redis::Connection, count: u64) -> Result<()> {
     Ok(())
 }
 
+/// A 6-node Redis Cluster (3 masters, 3 replicas) on free ports, no persistence.
+fn start_cluster(dir: &Path) -> Result<(Vec<Proc>, Vec<u16>)> {
+    let mut procs = Vec::new();
+    let mut ports = Vec::new();
+    for i in 0..6 {
+        let node_dir = dir.join(format!("cluster-{i}"));
+        std::fs::create_dir_all(&node_dir).map_err(|e| e.to_string())?;
+        let port = free_port();
+        procs.push(spawn(
+            "redis-server",
+            Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args([
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--cluster-enabled",
+                    "yes",
+                ])
+                .args([
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "5000",
+                ])
+                .arg("--dir")
+                .arg(&node_dir),
+        )?);
+        ports.push(port);
+    }
+    for port in &ports {
+        let client =
+            redis::Client::open(format!("redis://127.0.0.1:{port}")).map_err(|e| e.to_string())?;
+        wait_until(|| client.get_connection().is_ok(), "cluster node")?;
+    }
+    let status = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(ports.iter().map(|p| format!("127.0.0.1:{p}")))
+        .args(["--cluster-replicas", "1", "--cluster-yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("redis-cli: {e}"))?;
+    if !status.success() {
+        return Err("redis-cli --cluster create failed".into());
+    }
+    for port in &ports {
+        let client =
+            redis::Client::open(format!("redis://127.0.0.1:{port}")).map_err(|e| e.to_string())?;
+        wait_until(
+            || {
+                client
+                    .get_connection()
+                    .ok()
+                    .and_then(|mut c| {
+                        redis::cmd("CLUSTER")
+                            .arg("INFO")
+                            .query::<String>(&mut c)
+                            .ok()
+                    })
+                    .is_some_and(|i| i.contains("cluster_state:ok"))
+            },
+            "the cluster",
+        )?;
+    }
+    Ok((procs, ports))
+}
+
+/// Commands the service sent to the cluster nodes since their last CONFIG RESETSTAT (cluster
+/// housekeeping and the bench's own calls excluded).
+fn cluster_commands(ports: &[u16], reset: bool) -> Result<u64> {
+    let mut total = 0;
+    for port in ports {
+        let mut conn = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+            .and_then(|c| c.get_connection())
+            .map_err(|e| e.to_string())?;
+        if reset {
+            let _: () = redis::cmd("CONFIG")
+                .arg("RESETSTAT")
+                .query(&mut conn)
+                .map_err(|e| e.to_string())?;
+            continue;
+        }
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut conn)
+            .map_err(|e| e.to_string())?;
+        total += info
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_mget:") || l.starts_with("cmdstat_get:"))
+            .filter_map(|l| {
+                l.split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum::<u64>();
+    }
+    Ok(total)
+}
+
 fn info_field(conn: &mut redis::Connection, section: &str, field: &str) -> Result<f64> {
     let info: String = redis::cmd("INFO")
         .arg(section)
@@ -472,6 +576,16 @@ fn run_in(
         fixtures.join("es256-private.pem").display()
     );
     let redis_store = format!("backend = \"redis\"\nredis_url = \"{redis_url}\"");
+    let (_cluster, cluster_ports) = start_cluster(dir)?;
+    let cluster_store = format!(
+        "backend = \"redis\"\nredis_mode = \"cluster\"\nredis_urls = [{}]\n\
+         connect_timeout_ms = 1000\nready_timeout_ms = 2000",
+        cluster_ports
+            .iter()
+            .map(|p| format!("\"redis://127.0.0.1:{p}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let instances = [
         start_introspectd(binary, dir, "introspectd-redis", &hs, &redis_store)?,
         start_introspectd(
@@ -482,8 +596,14 @@ fn run_in(
             "backend = \"memory\"",
         )?,
         start_introspectd(binary, dir, "introspectd-es256", &es, &redis_store)?,
+        start_introspectd(binary, dir, "introspectd-cluster", &hs, &cluster_store)?,
     ];
-    let names = ["redis HS256", "memory HS256", "redis ES256"];
+    let names = [
+        "redis HS256",
+        "memory HS256",
+        "redis ES256",
+        "cluster HS256",
+    ];
 
     // Tokens for every case.
     let hs_key = EncodingKey::from_secret(SECRET.as_bytes());
@@ -626,6 +746,15 @@ fn run_in(
             denied: false,
         },
         Case {
+            name: "/auth valid (cluster)",
+            instance: 3,
+            method: "GET",
+            path: "/auth",
+            body: "-".into(),
+            headers: bearer(&valid),
+            denied: false,
+        },
+        Case {
             name: "/auth valid (ES256)",
             instance: 2,
             method: "GET",
@@ -655,6 +784,7 @@ fn run_in(
             .arg("RESETSTAT")
             .query(&mut conn)
             .map_err(|e| e.to_string())?;
+        cluster_commands(&cluster_ports, true)?;
         // Sample RSS of the Redis-backed instance while it is under load.
         let sampling = Arc::new(AtomicBool::new(case.instance == 0));
         let peak = Arc::new(AtomicU64::new(0));
@@ -682,7 +812,11 @@ fn run_in(
         sampling.store(false, Ordering::Relaxed);
         let _ = sampler.join();
         rss_peak_kib = rss_peak_kib.max(peak.load(Ordering::Relaxed));
-        let commands = service_commands(&mut conn)?;
+        let commands = if case.instance == 3 {
+            cluster_commands(&cluster_ports, false)?
+        } else {
+            service_commands(&mut conn)?
+        };
         if case.instance == 0 {
             sent_to_first += warm.sent + measured.sent;
             completed_by_first += warm.requests + measured.requests;
@@ -756,7 +890,10 @@ fn report(
 ) -> String {
     let ceiling = |instance: usize| {
         rows.iter()
-            .find(|r| r.case.starts_with("GET /healthz") && r.instance == instance.min(1))
+            // Every instance but the memory one is measured against the first one's ceiling.
+            .find(|r| {
+                r.case.starts_with("GET /healthz") && r.instance == usize::from(instance == 1)
+            })
             .map(|r| r.result.rps())
             .unwrap_or(f64::NAN)
     };

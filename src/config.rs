@@ -455,7 +455,7 @@ impl Settings {
         deadpool_redis::redis::Client::open(store.redis_url.expose()).map_err(|_| {
             ConfigError::new(
                 "store.redis_url",
-                "cannot parse as a redis:// or rediss:// URL",
+                "cannot parse as a redis:// URL (rediss:// needs TLS, which this build does not include)",
             )
         })?;
         if store.redis_mode != RedisMode::Standalone {
@@ -469,7 +469,7 @@ impl Settings {
                 deadpool_redis::redis::Client::open(url.expose()).map_err(|_| {
                     ConfigError::new(
                         format!("store.redis_urls[{i}]"),
-                        "cannot parse as a redis:// or rediss:// URL",
+                        "cannot parse as a redis:// URL (rediss:// needs TLS, which this build does not include)",
                     )
                 })?;
             }

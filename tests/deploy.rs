@@ -164,3 +164,54 @@ fn readme_identity_provider_examples_load() {
     }
     assert_eq!(examples, 3);
 }
+
+/// deploy/kubernetes/redis-cluster.env.yaml switches the shipped sidecar configuration to
+/// cluster mode through INTROSPECTD__ variables.
+#[test]
+fn kubernetes_redis_cluster_overlay_switches_to_cluster_mode() {
+    let yaml =
+        std::fs::read_to_string(root().join("deploy/kubernetes/redis-cluster.env.yaml")).unwrap();
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut lines = yaml
+        .lines()
+        .skip_while(|l| *l != "data:")
+        .skip(1)
+        .peekable();
+    while let Some(line) = lines.next() {
+        let Some((key, value)) = line.trim().split_once(": ") else {
+            continue;
+        };
+        if !key.starts_with("INTROSPECTD__") {
+            continue;
+        }
+        let value = if value == ">-" {
+            lines.next().unwrap().trim().to_owned()
+        } else {
+            value.trim_matches('"').to_owned()
+        };
+        env.push((key.to_owned(), value));
+    }
+    let dir = std::env::temp_dir().join(format!("introspectd-overlay-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = dir.join("client-secret");
+    std::fs::write(&secret, "s\n").unwrap();
+    let toml = configmap_toml().replace(
+        "/var/run/secrets/introspectd/client-secret",
+        secret.to_str().unwrap(),
+    );
+    let file = dir.join("introspectd.toml");
+    std::fs::write(&file, toml).unwrap();
+    env.push(("INTROSPECTD__JWT__HMAC_SECRET".into(), "x".repeat(40)));
+    let settings = Settings::load(&Sources {
+        file: Some(&file),
+        env,
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+    let settings = settings.unwrap();
+    assert_eq!(
+        settings.store.redis_mode,
+        introspectd::config::RedisMode::Cluster
+    );
+    assert_eq!(settings.store.redis_urls.len(), 3);
+    assert_eq!(settings.store.connect_timeout_ms, 500);
+}
