@@ -1,17 +1,23 @@
 //! Chaos, bounded in time and on loopback: concurrent revocations and checks while the Redis
-//! (AOF, appendfsync everysec) is killed with SIGKILL and restarted several times. Nothing
-//! acknowledged may be lost and no revoked token may be accepted. Run by `make test` with its
+//! (AOF) is killed with SIGKILL and restarted several times. Nothing acknowledged may be lost
+//! and no revoked token may be accepted.
+//!
+//! The Redis runs with `appendfsync always`, which writes the AOF before replying. With
+//! `everysec`, Redis postpones AOF writes for up to 2 s while a background fsync is slow and
+//! still replies, so under disk pressure even a process kill can lose acknowledged writes (seen
+//! once here while other tests loaded the disk). That is Redis's documented trade-off, not
+//! something introspectd can close without WAITAOF (Redis 7.2+); this test checks introspectd's
+//! own promise: nothing is acknowledged before Redis has it. Run by `make test` with its
 //! figures shown (`cargo test --test api chaos -- --ignored --nocapture`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use introspectd::config::Backend;
 use introspectd::store::Keys;
 use introspectd::token::TokenId;
 
-use crate::helpers::{claims, sign, TestApp, CLIENT_ID, CLIENT_SECRET};
+use crate::helpers::{claims, sign, TestApp, TestRedis, CLIENT_ID, CLIENT_SECRET};
 
 const CYCLES: usize = 4;
 const WRITERS: usize = 4;
@@ -29,10 +35,8 @@ struct Figures {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "chaos: run by make test with --ignored --nocapture"]
 async fn chaos_sigkill_under_load_loses_nothing_acknowledged_and_accepts_nothing_revoked() {
-    let mut app = TestApp::spawn(Backend::Redis).await;
-    let _: () = app
-        .redis()
-        .cmd(&["CONFIG", "SET", "appendfsync", "everysec"]);
+    let redis = TestRedis::start_persistent_with(&["--appendfsync", "always"]);
+    let mut app = TestApp::spawn_with_redis(redis).await;
     let figures = Arc::new(Figures::default());
     let revoked: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -128,9 +132,6 @@ async fn chaos_sigkill_under_load_loses_nothing_acknowledged_and_accepts_nothing
             missing += 1;
         }
     }
-    for (token, _, _) in revoked.iter().step_by(25) {
-        app.assert_inactive(token).await;
-    }
     let f = &figures;
     println!(
         "chaos: {CYCLES} SIGKILL/restart cycles; revocations acknowledged {}, \
@@ -159,4 +160,7 @@ async fn chaos_sigkill_under_load_loses_nothing_acknowledged_and_accepts_nothing
         "revoked tokens accepted"
     );
     assert_eq!(app.metric("introspectd_store_data_loss_total").await, 0.0);
+    for (token, _, _) in revoked.iter().step_by(25) {
+        app.assert_inactive(token).await;
+    }
 }

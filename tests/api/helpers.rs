@@ -108,6 +108,11 @@ impl TestRedis {
         }
     }
 
+    /// A persistent server started with extra redis-server arguments (kept across restarts).
+    pub fn start_persistent_with(extra: &[&str]) -> TestRedis {
+        Self::start_with_args(true, extra.iter().map(|a| a.to_string()).collect())
+    }
+
     fn start_with(persistent: bool) -> TestRedis {
         Self::start_with_args(persistent, vec![])
     }
@@ -331,6 +336,11 @@ impl TestApp {
     /// The app on a Redis without persistence.
     pub async fn spawn_ephemeral(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         Self::spawn_on(Some(TestRedis::start_ephemeral()), Backend::Redis, tweak).await
+    }
+
+    /// The app on a Redis backend the test started itself.
+    pub async fn spawn_with_redis(redis: TestRedis) -> TestApp {
+        Self::spawn_on(Some(redis), Backend::Redis, |_| {}).await
     }
 
     async fn spawn_on(
