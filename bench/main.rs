@@ -239,18 +239,7 @@ fn cluster_commands(ports: &[u16], reset: bool) -> Result<u64> {
             .arg("commandstats")
             .query(&mut conn)
             .map_err(|e| e.to_string())?;
-        total += info
-            .lines()
-            .filter(|l| l.starts_with("cmdstat_mget:") || l.starts_with("cmdstat_get:"))
-            .filter_map(|l| {
-                l.split("calls=")
-                    .nth(1)?
-                    .split(',')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .sum::<u64>();
+        total += command_calls(&info, |name| name == "mget" || name == "get");
     }
     Ok(total)
 }
@@ -273,19 +262,25 @@ fn service_commands(conn: &mut redis::Connection) -> Result<u64> {
         .arg("commandstats")
         .query(conn)
         .map_err(|e| e.to_string())?;
-    Ok(info
-        .lines()
-        .filter(|l| l.starts_with("cmdstat_"))
-        .filter(|l| !l.starts_with("cmdstat_info:") && !l.starts_with("cmdstat_config|"))
-        .filter_map(|l| {
-            l.split("calls=")
-                .nth(1)?
+    Ok(command_calls(&info, |name| {
+        name != "info" && !name.starts_with("config|")
+    }))
+}
+
+/// Sums the `calls=` of the `INFO commandstats` lines whose command name `keep` accepts.
+fn command_calls(info: &str, keep: impl Fn(&str) -> bool) -> u64 {
+    info.lines()
+        .filter_map(|l| l.strip_prefix("cmdstat_")?.split_once(':'))
+        .filter(|(name, _)| keep(name))
+        .filter_map(|(_, stats)| {
+            stats
+                .strip_prefix("calls=")?
                 .split(',')
                 .next()?
                 .parse::<u64>()
                 .ok()
         })
-        .sum())
+        .sum()
 }
 
 #[derive(Debug, Default, Clone)]

@@ -236,27 +236,13 @@ impl TestRedis {
     /// Total calls of every command since the last `CONFIG RESETSTAT`, from `INFO commandstats`.
     pub fn command_calls(&self) -> u64 {
         let info: String = self.cmd(&["INFO", "commandstats"]);
-        info.lines()
-            .filter(|l| l.starts_with("cmdstat_"))
-            // The INFO and CONFIG calls the test itself makes are not the service's.
-            .filter(|l| !l.starts_with("cmdstat_info:") && !l.starts_with("cmdstat_config|"))
-            .filter_map(|l| {
-                l.split("calls=")
-                    .nth(1)?
-                    .split(',')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .sum()
+        // The INFO and CONFIG calls the test itself makes are not the service's.
+        commandstat_calls(&info, |name| name != "info" && !name.starts_with("config|"))
     }
 
     pub fn calls_of(&self, command: &str) -> u64 {
         let info: String = self.cmd(&["INFO", "commandstats"]);
-        let prefix = format!("cmdstat_{command}:calls=");
-        info.lines()
-            .find_map(|l| l.strip_prefix(&prefix)?.split(',').next()?.parse().ok())
-            .unwrap_or(0)
+        commandstat_calls(&info, |name| name == command)
     }
 
     pub fn reset_stats(&self) {
@@ -271,6 +257,22 @@ impl Drop for TestRedis {
             let _ = child.wait();
         }
     }
+}
+
+/// Sums the `calls=` of the `INFO commandstats` lines whose command name `keep` accepts.
+pub fn commandstat_calls(info: &str, keep: impl Fn(&str) -> bool) -> u64 {
+    info.lines()
+        .filter_map(|l| l.strip_prefix("cmdstat_")?.split_once(':'))
+        .filter(|(name, _)| keep(name))
+        .filter_map(|(_, stats)| {
+            stats
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
 }
 
 /// The configuration every test starts from; `tweak` adjusts it per test.

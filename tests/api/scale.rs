@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use deadpool_redis::redis;
 use introspectd::config::{Backend, RedisMode, Secret};
 
-use crate::helpers::{free_port, test_settings, token, TempDir, TestApp};
+use crate::helpers::{commandstat_calls, free_port, test_settings, token, TempDir, TestApp};
 
 /// A redis-server process with its own directory, killed on drop.
 struct Node {
@@ -112,20 +112,7 @@ fn cluster_state_ok(node: &Node) -> bool {
 fn service_calls(nodes: &[Node]) -> u64 {
     nodes
         .iter()
-        .map(|n| {
-            n.info("commandstats")
-                .lines()
-                .filter(|l| l.starts_with("cmdstat_mget:") || l.starts_with("cmdstat_get:"))
-                .filter_map(|l| {
-                    l.split("calls=")
-                        .nth(1)?
-                        .split(',')
-                        .next()?
-                        .parse::<u64>()
-                        .ok()
-                })
-                .sum::<u64>()
-        })
+        .map(|n| commandstat_calls(&n.info("commandstats"), |c| c == "mget" || c == "get"))
         .sum()
 }
 
