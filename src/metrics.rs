@@ -25,6 +25,7 @@ pub struct Metrics {
     data_loss: IntCounter,
     global_not_before: prometheus::IntGauge,
     evicting_policy: prometheus::IntGauge,
+    aof_enabled: prometheus::IntGauge,
     jwks_fetches: IntCounterVec,
     jwks_keys: prometheus::IntGaugeVec,
     jwks_age: prometheus::IntGaugeVec,
@@ -93,6 +94,11 @@ impl Metrics {
             "1 when Redis maxmemory-policy can evict keys (blocklist entries could vanish).",
         )
         .expect("static metric definition is valid");
+        let aof_enabled = prometheus::IntGauge::new(
+            "introspectd_store_aof_enabled",
+            "1 when every Redis node the readiness check saw has AOF persistence on.",
+        )
+        .expect("static metric definition is valid");
         let jwks_fetches = IntCounterVec::new(
             Opts::new(
                 "introspectd_jwks_fetches_total",
@@ -118,6 +124,7 @@ impl Metrics {
             Box::new(jwks_fetches.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(jwks_keys.clone()),
             Box::new(jwks_age.clone()),
+            Box::new(aof_enabled.clone()),
             Box::new(ready.clone()),
             Box::new(data_loss.clone()),
             Box::new(global_not_before.clone()),
@@ -147,6 +154,7 @@ impl Metrics {
             data_loss,
             global_not_before,
             evicting_policy,
+            aof_enabled,
             jwks_fetches,
             jwks_keys,
             jwks_age,
@@ -182,6 +190,10 @@ impl Metrics {
     /// A reset found earlier (by another replica, or before a restart) is in force.
     pub fn store_data_loss_seen(&self, not_before: i64) {
         self.global_not_before.set(not_before);
+    }
+
+    pub fn set_aof_enabled(&self, enabled: bool) {
+        self.aof_enabled.set(i64::from(enabled));
     }
 
     pub fn set_evicting_policy(&self, evicting: bool) {

@@ -177,6 +177,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     min_replica_acks: usize,
     replica_ack_timeout: Duration,
+    /// The no-AOF warning is logged once per instance.
+    warned_no_aof: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -272,6 +274,7 @@ impl RedisStore {
                 metrics,
                 min_replica_acks: settings.min_replica_acks,
                 replica_ack_timeout,
+                warned_no_aof: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -408,14 +411,27 @@ impl RedisStore {
             .await
             .map_err(NotReady::Unreachable)?;
         let mut info = redis::cmd("INFO");
-        info.arg("memory");
+        info.arg("memory").arg("persistence");
         // One text in standalone and sentinel mode; one per master in cluster mode.
         let info: redis::Value = self.info(info).await.map_err(NotReady::Unreachable)?;
-        let evicting = info_texts(info).iter().any(|text| {
+        let texts = info_texts(info);
+        let field = |text: &'_ str, name: &str| -> Option<String> {
             text.lines()
-                .find_map(|l| l.strip_prefix("maxmemory_policy:"))
-                .is_some_and(|policy| policy.trim() != "noeviction")
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_owned())
+        };
+        let evicting = texts.iter().any(|text| {
+            field(text, "maxmemory_policy:").is_some_and(|policy| policy != "noeviction")
         });
+        let aof = texts
+            .iter()
+            .all(|text| field(text, "aof_enabled:").as_deref() == Some("1"));
+        inner.metrics.set_aof_enabled(aof);
+        if !aof && !inner.warned_no_aof.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "Redis runs without AOF persistence: a restart loses every revocation (introspectd then makes older tokens inactive; see deploy/redis/README.md)"
+            );
+        }
         inner.metrics.set_evicting_policy(evicting);
         if evicting && !inner.allow_evicting_policy {
             return Err(NotReady::EvictingPolicy);

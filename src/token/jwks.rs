@@ -281,7 +281,19 @@ fn key_entry(jwk: &jsonwebtoken::jwk::Jwk) -> Option<KeyEntry> {
         return None;
     }
     let kind = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => KeyKind::Rsa,
+        // RFC 7518 §3.3: RSA keys under 2048 bits are refused.
+        AlgorithmParameters::RSA(rsa) => {
+            let modulus = base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                rsa.n.as_bytes(),
+            )
+            .ok()?;
+            let significant = modulus.iter().skip_while(|b| **b == 0).count();
+            if significant * 8 < super::verifier::MIN_RSA_BITS {
+                return None;
+            }
+            KeyKind::Rsa
+        }
         AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
             EllipticCurve::P256 => KeyKind::EcP256,
             EllipticCurve::P384 => KeyKind::EcP384,

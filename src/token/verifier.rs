@@ -140,7 +140,76 @@ pub fn read_pem(key: &str, path: &Path, kind: KeyKind) -> Result<Vec<u8>, Config
             format!("holds an {found} key but jwt.algorithms needs an {kind} key"),
         ));
     }
+    if kind == KeyKind::Rsa {
+        let bits = pem_der(&pem)
+            .and_then(|der| largest_integer_bits(&der, 0))
+            .unwrap_or(0);
+        if bits < MIN_RSA_BITS {
+            return Err(ConfigError::new(
+                key,
+                format!("RSA keys must have at least {MIN_RSA_BITS} bits (this one has {bits})"),
+            ));
+        }
+    }
     Ok(pem)
+}
+
+/// RFC 7518 §3.3: RSA keys for RS*/PS* must be 2048 bits or larger.
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// The DER bytes of the first PEM block.
+fn pem_der(pem: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(pem).ok()?;
+    let start = text.find("-----BEGIN ")?;
+    let body_start = start + text[start..].find('\n')?;
+    let end = text[body_start..].find("-----END ")? + body_start;
+    let body: String = text[body_start..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD.decode(body).ok()
+}
+
+/// The bit length of the largest INTEGER anywhere in a DER structure: for every RSA key format
+/// (SPKI, PKCS#1, PKCS#8) that is the modulus.
+fn largest_integer_bits(der: &[u8], depth: usize) -> Option<usize> {
+    if depth > 8 {
+        return None;
+    }
+    let mut largest = None;
+    let mut rest = der;
+    while !rest.is_empty() {
+        let tag = rest[0];
+        let (len, header) = match *rest.get(1)? {
+            n if n < 0x80 => (n as usize, 2),
+            0x81 => (*rest.get(2)? as usize, 3),
+            0x82 => ((*rest.get(2)? as usize) << 8 | *rest.get(3)? as usize, 4),
+            _ => return largest,
+        };
+        let content = rest.get(header..header + len)?;
+        let bits = match tag {
+            // INTEGER: significant bits, leading zero bytes ignored.
+            0x02 => {
+                let value: &[u8] = match content.iter().position(|b| *b != 0) {
+                    Some(i) => &content[i..],
+                    None => &[],
+                };
+                value
+                    .first()
+                    .map(|b| value.len() * 8 - b.leading_zeros() as usize)
+            }
+            // SEQUENCE, OCTET STRING: look inside.
+            0x30 | 0x04 => largest_integer_bits(content, depth + 1),
+            // BIT STRING: skip the unused-bits byte.
+            0x03 => content
+                .get(1..)
+                .and_then(|c| largest_integer_bits(c, depth + 1)),
+            _ => None,
+        };
+        largest = largest.max(bits);
+        rest = &rest[header + len..];
+    }
+    largest
 }
 
 /// Classifies a PEM key by its algorithm OID (and curve OID for EC keys).
@@ -671,6 +740,27 @@ mod tests {
             parse_algorithms(&names(&["RS256", "PS256"])).unwrap().1,
             KeyKind::Rsa
         );
+    }
+
+    #[test]
+    fn rsa_modulus_size_is_read_from_every_key_format() {
+        let fixture = |name: &str| {
+            std::fs::read(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures")
+                    .join(name),
+            )
+            .unwrap()
+        };
+        for (file, bits) in [
+            ("rs256-public.pem", 2048),
+            ("rs256-pkcs1-public.pem", 2048),
+            ("rs256-private.pem", 2048),
+            ("rs1024-public.pem", 1024),
+        ] {
+            let der = pem_der(&fixture(file)).unwrap();
+            assert_eq!(largest_integer_bits(&der, 0), Some(bits), "{file}");
+        }
     }
 
     #[test]

@@ -85,6 +85,20 @@ async fn a_restart_without_persistence_is_a_data_loss_and_readiness_notices_it()
 }
 
 #[tokio::test]
+async fn readiness_reports_whether_redis_persists() {
+    let persistent = TestApp::spawn(Backend::Redis).await;
+    assert_eq!(readiness(&persistent).await.0, 200);
+    assert_eq!(
+        persistent.metric("introspectd_store_aof_enabled").await,
+        1.0
+    );
+    let ephemeral = TestApp::spawn_ephemeral(|_| {}).await;
+    // Without AOF the service still serves (with a warning): data loss is detected anyway.
+    assert_eq!(readiness(&ephemeral).await.0, 200);
+    assert_eq!(ephemeral.metric("introspectd_store_aof_enabled").await, 0.0);
+}
+
+#[tokio::test]
 async fn a_persistent_restart_is_not_a_data_loss() {
     let mut app = TestApp::spawn(Backend::Redis).await;
     let t = token_with("alice", json!({}));

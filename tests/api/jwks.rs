@@ -375,3 +375,18 @@ async fn two_issuers_keep_their_own_keys_and_audiences() {
     app.assert_inactive(&key.token("https://unknown.test", "api-a", None))
         .await;
 }
+
+#[tokio::test]
+async fn rsa_keys_under_2048_bits_in_a_jwks_are_not_used() {
+    let small = IdpKey::new("rsa-1024", Algorithm::RS256, "rs1024-private.pem");
+    let good = rsa1();
+    let idp = Idp::start(&[&small, &good]).await;
+    let app = app_with(vec![idp.issuer(&["RS256"], "api")]).await;
+    assert_eq!(ready(&app).await, 200);
+    app.assert_inactive(&small.token(IDP, "api", None)).await;
+    app.assert_active(&good.token(IDP, "api", None)).await;
+    assert!(app
+        .metrics()
+        .await
+        .contains(r#"introspectd_jwks_keys{issuer="https://idp.test"} 1"#));
+}
