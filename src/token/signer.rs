@@ -23,7 +23,7 @@ impl Signer {
         let (algorithms, kind) = parse_algorithms(&jwt.algorithms)?;
         let alg = algorithms[0];
         if kind == KeyKind::Hmac {
-            let secret = hmac_secret(jwt, &algorithms)?;
+            let secret = hmac_secret(jwt.hmac_secret.as_ref(), &algorithms, "jwt.hmac_secret")?;
             return Ok(Some(Signer {
                 key: EncodingKey::from_secret(secret),
                 alg,

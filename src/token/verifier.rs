@@ -109,19 +109,17 @@ pub fn min_hmac_secret_len(algorithms: &[Algorithm]) -> usize {
         .unwrap_or(32)
 }
 
-/// Reads the HMAC secret, checking its length against the allowlist.
+/// The HMAC secret named by config key `key`, checked against the allowlist's minimum length.
 pub fn hmac_secret<'a>(
-    jwt: &'a JwtSettings,
+    secret: Option<&'a crate::config::Secret>,
     algorithms: &[Algorithm],
+    key: &str,
 ) -> Result<&'a [u8], ConfigError> {
-    let secret = jwt
-        .hmac_secret
-        .as_ref()
-        .ok_or_else(|| ConfigError::new("jwt.hmac_secret", "is required for HS* algorithms"))?;
+    let secret = secret.ok_or_else(|| ConfigError::new(key, "is required for HS* algorithms"))?;
     let min = min_hmac_secret_len(algorithms);
     if secret.expose().len() < min {
         return Err(ConfigError::new(
-            "jwt.hmac_secret",
+            key,
             format!("must be at least {min} bytes"),
         ));
     }
@@ -130,17 +128,27 @@ pub fn hmac_secret<'a>(
 
 /// Reads a PEM key file and checks that it holds the kind of key the allowlist needs.
 pub fn read_pem(key: &str, path: &Path, kind: KeyKind) -> Result<Vec<u8>, ConfigError> {
+    load_pem(key, path, Some(kind)).map(|(pem, _)| pem)
+}
+
+/// Reads a PEM key file once: its bytes and its key kind, which must be `expected` when given.
+/// RSA keys must have at least `MIN_RSA_BITS`.
+fn load_pem(
+    key: &str,
+    path: &Path,
+    expected: Option<KeyKind>,
+) -> Result<(Vec<u8>, KeyKind), ConfigError> {
     let pem = std::fs::read(path)
         .map_err(|e| ConfigError::new(key, format!("cannot read {}: {e}", path.display())))?;
     let found = pem_key_kind(&pem)
         .ok_or_else(|| ConfigError::new(key, format!("{} is not a PEM key", path.display())))?;
-    if found != kind {
+    if let Some(kind) = expected.filter(|kind| *kind != found) {
         return Err(ConfigError::new(
             key,
             format!("holds an {found} key but jwt.algorithms needs an {kind} key"),
         ));
     }
-    if kind == KeyKind::Rsa {
+    if found == KeyKind::Rsa {
         let bits = pem_der(&pem)
             .and_then(|der| largest_integer_bits(&der, 0))
             .unwrap_or(0);
@@ -151,7 +159,7 @@ pub fn read_pem(key: &str, path: &Path, kind: KeyKind) -> Result<Vec<u8>, Config
             ));
         }
     }
-    Ok(pem)
+    Ok((pem, found))
 }
 
 /// RFC 7518 §3.3: RSA keys for RS*/PS* must be 2048 bits or larger.
@@ -567,20 +575,8 @@ fn static_key(
     prefix: &str,
 ) -> Result<DecodingKey, ConfigError> {
     if kind == KeyKind::Hmac {
-        let secret = secret.ok_or_else(|| {
-            ConfigError::new(
-                format!("{prefix}.hmac_secret"),
-                "is required for HS* algorithms",
-            )
-        })?;
-        let min = min_hmac_secret_len(algorithms);
-        if secret.expose().len() < min {
-            return Err(ConfigError::new(
-                format!("{prefix}.hmac_secret"),
-                format!("must be at least {min} bytes"),
-            ));
-        }
-        return Ok(DecodingKey::from_secret(secret.expose().as_bytes()));
+        let secret = hmac_secret(secret, algorithms, &format!("{prefix}.hmac_secret"))?;
+        return Ok(DecodingKey::from_secret(secret));
     }
     let key = format!("{prefix}.public_key_file");
     let path = public_key_file
@@ -591,10 +587,15 @@ fn static_key(
 /// Reads and parses a PEM public key of the given kind.
 fn public_key(key: &str, path: &Path, kind: KeyKind) -> Result<DecodingKey, ConfigError> {
     let pem = read_pem(key, path, kind)?;
+    decoding_key(key, &pem, kind)
+}
+
+/// Parses PEM bytes already known to hold a public key of `kind`.
+fn decoding_key(key: &str, pem: &[u8], kind: KeyKind) -> Result<DecodingKey, ConfigError> {
     let parsed = match kind {
-        KeyKind::Rsa => DecodingKey::from_rsa_pem(&pem),
-        KeyKind::EcP256 | KeyKind::EcP384 => DecodingKey::from_ec_pem(&pem),
-        KeyKind::Ed25519 => DecodingKey::from_ed_pem(&pem),
+        KeyKind::Rsa => DecodingKey::from_rsa_pem(pem),
+        KeyKind::EcP256 | KeyKind::EcP384 => DecodingKey::from_ec_pem(pem),
+        KeyKind::Ed25519 => DecodingKey::from_ed_pem(pem),
         KeyKind::Hmac => unreachable!("HMAC keys are not PEM files"),
     };
     parsed.map_err(|e| ConfigError::new(key, format!("not a usable public key: {e}")))
@@ -650,16 +651,12 @@ fn issuer_source(
     };
     let mut keys = Vec::new();
     for (kid, path, key) in files {
-        let pem = std::fs::read(path)
-            .map_err(|e| ConfigError::new(&key, format!("cannot read {}: {e}", path.display())))?;
-        let kind = pem_key_kind(&pem).ok_or_else(|| {
-            ConfigError::new(&key, format!("{} is not a PEM key", path.display()))
-        })?;
+        let (pem, kind) = load_pem(&key, path, None)?;
         keys.push(KeyEntry {
             kid: kid.map(str::to_owned),
             kind,
             alg: None,
-            key: public_key(&key, path, kind)?,
+            key: decoding_key(&key, &pem, kind)?,
         });
     }
     Ok(KeySource::Static(keys))
