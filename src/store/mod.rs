@@ -98,13 +98,6 @@ impl Store {
         })
     }
 
-    pub fn backend_name(&self) -> &'static str {
-        match self {
-            Store::Memory(_) => "memory",
-            Store::Redis(_) => "redis",
-        }
-    }
-
     /// Reads a token's entry and its subject's entry in one round trip.
     pub async fn lookup(
         &self,

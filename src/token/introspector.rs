@@ -76,11 +76,6 @@ impl Introspector {
         }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// Decides whether `token` is active now.
     /// Verifies `token`; when its `kid` is unknown to a JWKS issuer, refetches that issuer's
     /// keys (single-flight, rate-limited) and tries once more.
     pub async fn verify(&self, token: &str) -> Result<VerifiedToken, Inactive> {
@@ -96,10 +91,7 @@ impl Introspector {
         }
     }
 
-    pub fn verifier(&self) -> &Verifier {
-        &self.verifier
-    }
-
+    /// Decides whether `token` is active now.
     pub async fn check(&self, token: &str) -> Verdict {
         let verified = match self.verify(token).await {
             Ok(verified) => verified,
