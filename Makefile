@@ -62,15 +62,16 @@ unit-and-integration:
 	$(CARGO) test --test api chaos -- --ignored --nocapture
 
 # Load benchmark: prints figures and writes bench/RESULTS.md; asserts nothing about speed.
+# Ceilings of the same run: a bare actix-web server (bench/ceiling.rs) and redis-benchmark.
 # Knobs: BENCH_SECONDS, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_PRELOAD.
 bench: bench-deps
-	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked --bin introspectd --example ceiling
 	$(CARGO) run --release --locked --example bench
 
 bench-deps: deps
-	@command -v wrk >/dev/null && command -v curl >/dev/null || { \
+	@command -v wrk >/dev/null && command -v curl >/dev/null && command -v redis-benchmark >/dev/null || { \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk curl; }
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk curl redis-tools; }
 
 # Bounded-time fuzzing (proptest: cargo-fuzz needs nightly) of the token verifier, form,
 # Basic-credentials and X-Required-Scope parsers, in release mode: fails on a panic or on any

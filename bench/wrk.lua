@@ -1,5 +1,7 @@
--- wrk script for `make bench`: one fixed request per case, built once.
+-- wrk script for `make bench`: the requests of one case, built once.
 -- Arguments (after --): METHOD PATH BODY|- [HEADER VALUE]...
+-- A header value ending in "@lines:FILE" stands for one request per line of FILE, with the
+-- line in its place (for example "Bearer @lines:tokens.txt"); the requests are sent in turn.
 -- Prints one JSON line: completed and sent requests, non-2xx count, socket errors and latency
 -- percentiles in microseconds. `sent` lets the benchmark compare what it sent with the
 -- service's own histogram count.
@@ -14,16 +16,32 @@ function init(args)
   local method, path, body = args[1], args[2], args[3]
   if body == "-" then body = nil end
   local headers = {}
+  local cycled = nil
   for i = 4, #args, 2 do
-    headers[args[i]] = args[i + 1]
+    local prefix, file = string.match(args[i + 1], "^(.-)@lines:(.+)$")
+    if file then
+      cycled = { name = args[i], prefix = prefix, file = file }
+    else
+      headers[args[i]] = args[i + 1]
+    end
   end
-  prepared = wrk.format(method, path, headers, body)
+  prepared = {}
+  if cycled then
+    for line in io.lines(cycled.file) do
+      headers[cycled.name] = cycled.prefix .. line
+      table.insert(prepared, wrk.format(method, path, headers, body))
+    end
+  else
+    table.insert(prepared, wrk.format(method, path, headers, body))
+  end
+  next_request = 0
   sent = 0
 end
 
 function request()
   sent = sent + 1
-  return prepared
+  next_request = next_request % #prepared + 1
+  return prepared[next_request]
 end
 
 function done(summary, latency, requests)

@@ -2,6 +2,7 @@
 //! blocklist, for gateways and backends that delegate "is this token still good?".
 //!
 //! # Layout
+//! - `clock`: the wall clock in unix seconds and milliseconds.
 //! - `config`: the typed settings tree, defaults compiled in, validated before binding.
 //! - `token`: verification (signature, claims), token ids, and the introspection policy.
 //! - `store`: the blocklist backends (embedded memory, Redis) and their key scheme.
@@ -20,6 +21,7 @@
 
 pub mod cli;
 pub mod client_auth;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod form;

@@ -4,11 +4,11 @@
 use std::process::ExitCode;
 
 use introspectd::cli::{self, Command};
+use introspectd::clock::unix_now;
 use introspectd::config::{Settings, Sources};
 use introspectd::startup::Application;
 use introspectd::telemetry;
 use introspectd::token::signer::{mint_claims, Signer};
-use introspectd::token::unix_now;
 use introspectd::token::Verifier;
 
 fn main() -> ExitCode {

@@ -224,7 +224,7 @@ impl Metrics {
 
     /// The registry in Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let now = crate::token::unix_now();
+        let now = crate::clock::unix_now();
         for (issuer, at) in self
             .jwks_success
             .lock()

@@ -12,6 +12,7 @@ use actix_web::http::header;
 use actix_web::{middleware, web, App, HttpServer};
 
 use crate::client_auth::Clients;
+use crate::clock::unix_now;
 use crate::config::{ConfigError, IssuerSettings, Settings};
 use crate::limiter::FailureLimiter;
 use crate::metrics::Metrics;
@@ -19,7 +20,6 @@ use crate::routes::auth::AuthOptions;
 use crate::routes::{self, AppState};
 use crate::store::{Keys, Store};
 use crate::token::jwks::RemoteKeys;
-use crate::token::unix_now;
 use crate::token::{signer, Introspector, Verifier};
 
 pub struct Application {

@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{Lookup, StoreError};
-use crate::token::unix_now;
+use crate::clock::{unix_now, unix_now_ms};
 
 #[derive(Clone)]
 pub struct MemoryStore {
@@ -81,8 +81,15 @@ impl MemoryStore {
         })
     }
 
-    pub fn revoke_token(&self, key: &str, ttl_secs: u64) -> Result<(), StoreError> {
-        self.set(key, 1, ttl_secs);
+    /// Like Redis `PXAT`: the deadline is read against the wall clock once, here, and kept as a
+    /// monotonic instant (a paused test clock moves it like any other entry).
+    pub fn revoke_token(&self, key: &str, expires_at_ms: i64) -> Result<(), StoreError> {
+        let remaining_ms = expires_at_ms.saturating_sub(unix_now_ms()).max(0);
+        self.set_until(
+            key,
+            1,
+            Instant::now() + Duration::from_millis(remaining_ms as u64),
+        );
         Ok(())
     }
 
@@ -96,7 +103,10 @@ impl MemoryStore {
     }
 
     fn set(&self, key: &str, value: i64, ttl_secs: u64) {
-        let expires_at = Instant::now() + Duration::from_secs(ttl_secs);
+        self.set_until(key, value, Instant::now() + Duration::from_secs(ttl_secs));
+    }
+
+    fn set_until(&self, key: &str, value: i64, expires_at: Instant) {
         let mut state = lock(self.shared());
         let wake = state
             .expirations
@@ -172,8 +182,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn entries_expire_and_are_purged() {
         let store = MemoryStore::start();
-        store.revoke_token("a", 10).unwrap();
-        store.revoke_token("b", 20).unwrap();
+        let now_ms = unix_now_ms();
+        store.revoke_token("a", now_ms + 10_000).unwrap();
+        store.revoke_token("b", now_ms + 20_000).unwrap();
         assert!(store.lookup("a", None).unwrap().revoked);
         tokio::time::sleep(Duration::from_secs(11)).await;
         assert!(!store.lookup("a", None).unwrap().revoked);
@@ -181,6 +192,17 @@ mod tests {
         assert_eq!(store.len(), 1, "the purge task removed the expired entry");
         tokio::time::sleep(Duration::from_secs(10)).await;
         assert!(store.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_entry_ends_at_its_absolute_deadline_to_the_millisecond() {
+        let store = MemoryStore::start();
+        store.revoke_token("a", unix_now_ms() + 1_500).unwrap();
+        tokio::time::sleep(Duration::from_millis(1_400)).await;
+        assert!(store.lookup("a", None).unwrap().revoked);
+        // Whole-second TTLs would keep it until 2 s (rounded up) or drop it at 1 s.
+        tokio::time::sleep(Duration::from_millis(101)).await;
+        assert!(!store.lookup("a", None).unwrap().revoked);
     }
 
     #[tokio::test]

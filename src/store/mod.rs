@@ -110,11 +110,13 @@ impl Store {
         }
     }
 
-    /// Marks a token revoked for `ttl_secs`; returns only once the store has it.
-    pub async fn revoke_token(&self, key: &str, ttl_secs: u64) -> Result<(), StoreError> {
+    /// Marks a token revoked until `expires_at_ms` (unix milliseconds, an absolute deadline, so
+    /// the entry ends at the same instant however long the request took); returns only once the
+    /// store has it.
+    pub async fn revoke_token(&self, key: &str, expires_at_ms: i64) -> Result<(), StoreError> {
         match self {
-            Store::Memory(m) => m.revoke_token(key, ttl_secs),
-            Store::Redis(r) => r.revoke_token(key, ttl_secs).await,
+            Store::Memory(m) => m.revoke_token(key, expires_at_ms),
+            Store::Redis(r) => r.revoke_token(key, expires_at_ms).await,
         }
     }
 

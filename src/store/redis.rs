@@ -443,9 +443,9 @@ impl RedisStore {
         Ok(())
     }
 
-    pub async fn revoke_token(&self, key: &str, ttl_secs: u64) -> Result<(), StoreError> {
+    pub async fn revoke_token(&self, key: &str, expires_at_ms: i64) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("SET");
-        cmd.arg(key).arg(1).arg("EX").arg(ttl_secs);
+        cmd.arg(key).arg(1).arg("PXAT").arg(expires_at_ms);
         let _: redis::Value = self.write(cmd).await?;
         Ok(())
     }

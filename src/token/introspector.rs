@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{unix_now, Inactive, VerifiedToken, Verifier};
+use super::{Inactive, VerifiedToken, Verifier};
+use crate::clock::unix_now;
 use crate::config::OnError;
 use crate::metrics::Metrics;
 
@@ -137,27 +138,27 @@ impl Introspector {
             Ok(verified) => verified,
             Err(reason) => return Ok(Revocation::Ignored(reason)),
         };
-        let now = unix_now();
-        // The entry lives until the token would have died anyway, and never beyond the longest
-        // lifetime a token may have.
-        let max_ttl = self
-            .verifier
-            .max_lifetime_secs()
+        // The entry ends exactly when the token would have died anyway (it verified, so that
+        // is after now), and never beyond the longest lifetime a token may have. The claim
+        // check makes a token inactive from second exp + leeway on, so the deadline in
+        // milliseconds covers it exactly.
+        let latest = unix_now()
+            .saturating_add(self.verifier.max_lifetime_secs())
             .saturating_add(self.ttl_slack_secs);
-        let ttl = verified
+        let expires_at = verified
             .checked
             .exp
             .saturating_add(self.ttl_slack_secs)
-            .saturating_sub(now)
-            .clamp(1, max_ttl);
+            .min(latest);
+        let expires_at_ms = expires_at.saturating_mul(1000);
         let key = self.keys.token(verified.sub(), &verified.id);
-        self.timed(self.store.revoke_token(&key, ttl as u64))
+        self.timed(self.store.revoke_token(&key, expires_at_ms))
             .await?;
         self.metrics.revoked("token");
         tracing::info!(
             jti = verified.jti(),
             sub = verified.sub(),
-            ttl,
+            expires_at,
             "token revoked"
         );
         Ok(Revocation::Stored)

@@ -7,7 +7,7 @@
 //! taken from a JWKS.
 
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
@@ -183,7 +183,8 @@ impl RemoteKeys {
                 state.last_success = Some(Instant::now());
                 self.metrics.jwks_fetch(&self.issuer, true);
                 self.metrics.jwks_keys(&self.issuer, count);
-                self.metrics.jwks_success_at(&self.issuer, unix_seconds());
+                self.metrics
+                    .jwks_success_at(&self.issuer, crate::clock::unix_now());
                 tracing::info!(issuer = %self.issuer, keys = count, "signing keys fetched");
                 Ok(max_age
                     .map(|age| age.clamp(self.min_refresh, self.max_refresh))
@@ -318,11 +319,4 @@ fn key_entry(jwk: &jsonwebtoken::jwk::Jwk) -> Option<KeyEntry> {
         alg,
         key: DecodingKey::from_jwk(jwk).ok()?,
     })
-}
-
-fn unix_seconds() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

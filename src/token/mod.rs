@@ -25,14 +25,6 @@ pub fn install_crypto_backend() {
     let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
 }
 
-/// The wall clock in unix seconds, as token claims count time.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// Why a token is inactive. Each is also a bounded metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inactive {

@@ -160,7 +160,7 @@ async fn auth_and_introspect_agree_on_every_rejected_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let revoked = token("carol");
     assert_eq!(app.revoke(&revoked).await.status(), 200);
-    let subject_revoked = token_with("dave", json!({"iat": introspectd::token::unix_now() - 5}));
+    let subject_revoked = token_with("dave", json!({"iat": introspectd::clock::unix_now() - 5}));
     assert_eq!(app.revoke_subject("dave").await.status(), 200);
     let mut cases = rejected_tokens();
     cases.push(("revoked", revoked, "revoked"));

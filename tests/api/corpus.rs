@@ -8,8 +8,8 @@ use std::net::TcpListener;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use introspectd::clock::unix_now;
 use introspectd::config::Backend;
-use introspectd::token::unix_now;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use reqwest::header::HeaderValue;
 use serde_json::{json, Value};

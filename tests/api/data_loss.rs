@@ -1,7 +1,8 @@
 //! The store losing its data (FLUSHALL, restart without persistence) must never make a revoked
-//! token active again: every token issued before the loss becomes inactive, replicas agree,
-//! readiness fails for a while, and the event is counted. Evicting memory policies make
-//! readiness fail unless explicitly allowed.
+//! token active again: every token issued before the loss becomes inactive, replicas agree, and
+//! the event is counted. Readiness stays 200 once the new marker is adopted (a loss hits every
+//! replica at once), unless `store.data_loss_unready_secs` asks otherwise. Evicting memory
+//! policies make readiness fail unless explicitly allowed.
 
 use introspectd::config::Backend;
 use serde_json::{json, Value};
@@ -13,11 +14,25 @@ async fn readiness(app: &TestApp) -> (u16, Value) {
     (res.status().as_u16(), res.json().await.unwrap())
 }
 
+/// Polls `/readyz` until it answers 200, for at most `limit`.
+async fn becomes_ready(app: &TestApp, limit: std::time::Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if readiness(app).await.0 == 200 {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_flushed_store_never_reactivates_a_revoked_token() {
     let app = TestApp::spawn_ephemeral(|_| {}).await;
     let replica = app.replica().await;
-    let now = introspectd::token::unix_now();
+    let now = introspectd::clock::unix_now();
     let revoked = token_with("alice", json!({"iat": now - 5}));
     let other = token_with("bob", json!({"iat": now - 5}));
     assert_eq!(app.revoke(&revoked).await.status(), 200);
@@ -35,12 +50,8 @@ async fn a_flushed_store_never_reactivates_a_revoked_token() {
         .metric("introspectd_store_global_not_before_seconds")
         .await as i64;
     assert!(not_before >= now, "global not_before {not_before} < {now}");
-    let (status, body) = readiness(&app).await;
-    assert_eq!(status, 503);
-    assert_eq!(
-        body["error_description"],
-        "the revocation store lost its data recently"
-    );
+    // The replica answers correctly again, so it stays in service.
+    assert_eq!(readiness(&app).await.0, 200);
     // Tokens issued from the loss on are fine.
     app.assert_active(&token_with("carol", json!({"iat": not_before})))
         .await;
@@ -54,7 +65,7 @@ async fn a_flushed_store_never_reactivates_a_revoked_token() {
         replica.metric("introspectd_store_data_loss_total").await,
         1.0
     );
-    assert_eq!(readiness(&replica).await.0, 503);
+    assert_eq!(readiness(&replica).await.0, 200);
 
     // An instance started after the loss adopts it without calling it a loss of its own.
     let late = app.replica().await;
@@ -69,19 +80,64 @@ async fn a_flushed_store_never_reactivates_a_revoked_token() {
 }
 
 #[tokio::test]
-async fn a_restart_without_persistence_is_a_data_loss_and_readiness_notices_it() {
+async fn after_a_restart_without_persistence_every_replica_is_ready_again_at_once() {
     let mut app = TestApp::spawn_ephemeral(|_| {}).await;
-    let now = introspectd::token::unix_now();
-    let revoked = token_with("alice", json!({"iat": now - 5}));
-    assert_eq!(app.revoke(&revoked).await.status(), 200);
+    let replica = app.replica().await;
+    let now = introspectd::clock::unix_now();
+    let before = token_with("alice", json!({"iat": now - 5}));
+    assert_eq!(app.revoke(&before).await.status(), 200);
+    assert_eq!(readiness(&app).await.0, 200);
+    assert_eq!(readiness(&replica).await.0, 200);
+
+    app.redis_mut().restart();
+
+    // No token check needed: the readiness probe reads the marker, adopts the new one, and
+    // answers 200 as soon as Redis does.
+    let limit = std::time::Duration::from_secs(3);
+    assert!(becomes_ready(&app, limit).await, "first replica not ready");
+    assert!(
+        becomes_ready(&replica, limit).await,
+        "second replica not ready"
+    );
+    for instance in [&app, &replica] {
+        assert_eq!(
+            instance.metric("introspectd_store_data_loss_total").await,
+            1.0
+        );
+    }
+    let not_before = app
+        .metric("introspectd_store_global_not_before_seconds")
+        .await as i64;
+    assert!(not_before >= now, "global not_before {not_before} < {now}");
+
+    // Issued before the loss: inactive everywhere. Issued after: active.
+    let other_before = token_with("bob", json!({"iat": now - 5}));
+    let after = token_with("carol", json!({"iat": not_before}));
+    for instance in [&app, &replica] {
+        instance.assert_inactive(&before).await;
+        instance.assert_inactive(&other_before).await;
+        instance.assert_active(&after).await;
+    }
+    assert_eq!(app.requests_total("introspect", "store_reset").await, 2.0);
+
+    // A revocation after the restart holds on both replicas.
+    assert_eq!(replica.revoke(&after).await.status(), 200);
+    app.assert_inactive(&after).await;
+    replica.assert_inactive(&after).await;
+}
+
+#[tokio::test]
+async fn data_loss_unready_secs_keeps_readiness_failing_when_an_operator_asks_for_it() {
+    let mut app = TestApp::spawn_ephemeral(|s| s.store.data_loss_unready_secs = 30).await;
     assert_eq!(readiness(&app).await.0, 200);
     app.redis_mut().restart();
-    // No token check needed: the readiness probe reads the marker too.
     let (status, body) = readiness(&app).await;
     assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["error_description"],
+        "the revocation store lost its data recently"
+    );
     assert_eq!(app.metric("introspectd_store_data_loss_total").await, 1.0);
-    app.assert_inactive(&revoked).await;
-    assert_eq!(app.requests_total("introspect", "store_reset").await, 1.0);
 }
 
 #[tokio::test]

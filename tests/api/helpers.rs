@@ -7,9 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use deadpool_redis::redis;
+use introspectd::clock::unix_now;
 use introspectd::config::{Backend, Settings, Sources};
 use introspectd::startup::Application;
-use introspectd::token::unix_now;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{json, Map, Value};

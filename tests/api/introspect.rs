@@ -17,7 +17,7 @@ fn b64(v: &serde_json::Value) -> String {
 /// Tokens that must be inactive before any store access, with the reason label each is counted
 /// under.
 pub fn rejected_tokens() -> Vec<(&'static str, String, &'static str)> {
-    let now = introspectd::token::unix_now();
+    let now = introspectd::clock::unix_now();
     let valid = token("alice");
     let payload = valid.split('.').nth(1).unwrap().to_string();
     let signature = valid.split('.').nth(2).unwrap().to_string();
@@ -202,7 +202,7 @@ async fn every_inactive_reason_gets_the_same_answer(backend: Backend) {
 
 async fn leeway_and_fractional_exp_are_honoured(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| s.jwt.leeway_secs = 30).await;
-    let now = introspectd::token::unix_now();
+    let now = introspectd::clock::unix_now();
     app.assert_active(&token_with("alice", json!({"exp": now - 10})))
         .await;
     app.assert_inactive(&token_with("alice", json!({"exp": now - 40})))

@@ -209,7 +209,7 @@ async fn nginx_auth_request_allows_only_active_tokens_with_the_right_scope() {
     // No token, a bad token and a revoked token: 401 with the Bearer challenge.
     let revoked = token("bob");
     assert_eq!(app.revoke(&revoked).await.status(), 200);
-    let expired = token_with("alice", json!({"exp": introspectd::token::unix_now() - 1}));
+    let expired = token_with("alice", json!({"exp": introspectd::clock::unix_now() - 1}));
     for (what, t, challenge) in [
         ("none", None, r#"Bearer realm="introspectd""#),
         (

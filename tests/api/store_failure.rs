@@ -37,7 +37,7 @@ async fn redis_down_fails_closed_and_recovers_without_restart() {
     app.assert_inactive("garbage").await;
     app.assert_inactive(&token_with(
         "alice",
-        json!({"exp": introspectd::token::unix_now() - 1}),
+        json!({"exp": introspectd::clock::unix_now() - 1}),
     ))
     .await;
     assert!(app.metric("introspectd_store_errors_total").await >= 6.0);
@@ -68,7 +68,7 @@ async fn on_error_allow_skips_only_the_revocation_lookup() {
     app.assert_active(&valid).await;
     app.assert_inactive(&token_with(
         "alice",
-        json!({"exp": introspectd::token::unix_now() - 1}),
+        json!({"exp": introspectd::clock::unix_now() - 1}),
     ))
     .await;
     app.assert_inactive("garbage").await;

@@ -10,7 +10,7 @@ use crate::on_both_backends;
 
 async fn subject_revocation_inactivates_older_tokens_only(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let now = introspectd::token::unix_now();
+    let now = introspectd::clock::unix_now();
     let old = token_with("alice", json!({"iat": now - 10}));
     let no_iat = token_with("alice", json!({"iat": null}));
     let bob = token_with("bob", json!({"iat": now - 10}));
@@ -63,7 +63,7 @@ async fn not_before_never_moves_backwards_and_outlives_every_token() {
     let app = TestApp::spawn(Backend::Redis).await;
     let redis = app.redis();
     let key = Keys::new("introspectd:").subject("alice");
-    let future = (introspectd::token::unix_now() + 1000).to_string();
+    let future = (introspectd::clock::unix_now() + 1000).to_string();
     let _: () = redis.cmd(&["SET", &key, &future]);
     let body: Value = app.revoke_subject("alice").await.json().await.unwrap();
     assert_eq!(body["not_before"].to_string(), future);
