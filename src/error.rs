@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
-use crate::store::NotReady;
+use crate::readiness::NotReady;
 
 /// Seconds a client is asked to wait after a store failure.
 pub const RETRY_AFTER_SECS: &str = "1";
@@ -28,7 +28,7 @@ pub enum ApiError {
     /// 503 `temporarily_unavailable` with `Retry-After`: the store failed; nothing was decided.
     StoreUnavailable,
     /// 503 `temporarily_unavailable` from /readyz, saying why.
-    NotReady(crate::store::NotReady),
+    NotReady(NotReady),
     /// 404 `not_found`.
     NotFound,
     /// 405 `invalid_request` with `Allow`.
@@ -66,18 +66,7 @@ impl ApiError {
                 "temporarily_unavailable",
                 "the revocation store is unavailable; retry later",
             ),
-            ApiError::NotReady(reason) => (
-                "temporarily_unavailable",
-                match reason {
-                    NotReady::Unreachable(_) => "the revocation store does not answer",
-                    NotReady::EvictingPolicy => {
-                        "Redis maxmemory-policy can evict blocklist entries; set noeviction"
-                    }
-                    NotReady::DataLoss => "the revocation store lost its data recently",
-                    NotReady::ShuttingDown => "shutting down",
-                    NotReady::NoSigningKeys => "an issuer has no usable signing keys",
-                },
-            ),
+            ApiError::NotReady(reason) => ("temporarily_unavailable", reason.description()),
             ApiError::NotFound => ("not_found", "no such endpoint"),
             ApiError::MethodNotAllowed(_) => ("invalid_request", "method not allowed"),
         }

@@ -4,12 +4,15 @@
 //! # Layout
 //! - `clock`: the wall clock in unix seconds and milliseconds.
 //! - `config`: the typed settings tree, defaults compiled in, validated before binding.
-//! - `token`: verification (signature, claims), token ids, and the introspection policy.
+//! - `token`: verification (signature, claims, keys) and token ids.
+//! - `policy`: the one decision: verify, then consult the store, then fail closed or open.
+//! - `readiness`: why this replica should not receive traffic (one table of reasons).
 //! - `store`: the blocklist backends (embedded memory, Redis) and their key scheme.
 //! - `client_auth`: Basic / client_secret_post authentication of callers.
 //! - `limiter`: failure limiting of client authentication (429).
 //! - `form`: strict form-urlencoded bodies with a size cap.
 //! - `error`: the one error type and its OAuth JSON responses.
+//! - `gateway`: what `/auth` tells a gateway: the X-Auth-* headers and claim headers.
 //! - `metrics`: Prometheus metrics owning their registry.
 //! - `routes`: one file per endpoint and the route table (`auth` is the gateway endpoint).
 //! - `scope`: `X-Required-Scope` parsing and matching for `/auth`.
@@ -25,9 +28,12 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod form;
+pub mod gateway;
 pub mod healthcheck;
 pub mod limiter;
 pub mod metrics;
+pub mod policy;
+pub mod readiness;
 pub mod routes;
 pub mod scope;
 pub mod startup;

@@ -14,13 +14,14 @@ use actix_web::{middleware, web, App, HttpServer};
 use crate::client_auth::Clients;
 use crate::clock::unix_now;
 use crate::config::{ConfigError, IssuerSettings, Settings};
+use crate::gateway::AuthOptions;
 use crate::limiter::FailureLimiter;
 use crate::metrics::Metrics;
-use crate::routes::auth::AuthOptions;
+use crate::policy::Introspector;
 use crate::routes::{self, AppState};
 use crate::store::{Keys, Store};
 use crate::token::jwks::RemoteKeys;
-use crate::token::{signer, Introspector, Verifier};
+use crate::token::{signer, Verifier};
 
 pub struct Application {
     port: u16,
@@ -32,6 +33,7 @@ pub struct Application {
 impl Application {
     /// Everything that can fail because of configuration fails here, naming the key.
     pub async fn build(settings: Settings) -> Result<Application, ConfigError> {
+        let auth = AuthOptions::from_settings(&settings.auth)?;
         let metrics = Arc::new(Metrics::new());
         let remote = |i: usize, issuer: &IssuerSettings| {
             RemoteKeys::new(issuer, Arc::clone(&metrics))
@@ -72,7 +74,7 @@ impl Application {
                     Duration::from_secs(settings.client_auth.window_secs),
                 ),
             ),
-            auth: AuthOptions::new(&settings.auth),
+            auth,
             metrics,
             max_body_bytes: settings.server.max_body_bytes,
             ready_timeout: Duration::from_millis(settings.store.ready_timeout_ms),

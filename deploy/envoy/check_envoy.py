@@ -4,7 +4,7 @@
 Envoy cannot run on the test machines, so this holds the shipped configuration to what
 tests/api/auth.rs proves of introspectd: the path prefix, fail-closed behaviour, a timeout
 introspectd's store timeout fits in, the request headers /auth reads, and exactly the identity
-headers it sets (read from src/routes/auth.rs, so the two cannot drift apart).
+headers it sets (read from src/gateway.rs, so the two cannot drift apart).
 """
 import pathlib
 import re
@@ -25,7 +25,7 @@ def main():
     filters = {f["name"]: f.get("typed_config", {}) for f in hcm["http_filters"]}
     authz = filters["envoy.filters.http.ext_authz"]
     service = authz["http_service"]
-    rust = (ROOT / "src/routes/auth.rs").read_text()
+    rust = (ROOT / "src/gateway.rs").read_text()
     standard = re.search(r"STANDARD_HEADERS: \[&str; \d+\] = \[(.*?)\];", rust, re.S).group(1)
     identity = set(re.findall(r'"(x-auth-[a-z-]+)"', standard))
     problems = []

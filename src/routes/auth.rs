@@ -3,51 +3,16 @@
 //! `/introspect`; this handler only reads the bearer token and presents the answer as a status
 //! and headers. It never answers 400: nginx turns anything but 2xx/401/403 into a 500.
 
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::{with_outcome, AppState};
 use crate::error::ApiError;
+use crate::gateway::{AuthOptions, STANDARD_CLAIMS, STANDARD_HEADERS};
+use crate::policy::Verdict;
 use crate::scope::RequiredScopes;
-use crate::token::{Verdict, VerifiedToken};
-
-/// Headers set on every allowed request, in this order.
-pub const STANDARD_HEADERS: [&str; 6] = [
-    "x-auth-subject",
-    "x-auth-scope",
-    "x-auth-client-id",
-    "x-auth-issuer",
-    "x-auth-jti",
-    "x-auth-expires",
-];
-
-/// Claims copied to the standard headers, index for index.
-const STANDARD_CLAIMS: [&str; 6] = ["sub", "scope", "client_id", "iss", "jti", "exp"];
-
-/// `/auth` settings prepared at start-up.
-#[derive(Debug, Clone, Default)]
-pub struct AuthOptions {
-    pub cookie_name: Option<String>,
-    pub claim_headers: Vec<(String, HeaderName)>,
-}
-
-impl AuthOptions {
-    pub fn new(settings: &crate::config::AuthSettings) -> AuthOptions {
-        AuthOptions {
-            cookie_name: Some(settings.cookie_name.clone()).filter(|c| !c.is_empty()),
-            claim_headers: settings
-                .claim_headers
-                .iter()
-                .map(|(claim, header)| {
-                    let name = HeaderName::from_bytes(header.as_bytes())
-                        .expect("header names are validated with the configuration");
-                    (claim.clone(), name)
-                })
-                .collect(),
-        }
-    }
-}
+use crate::token::VerifiedToken;
 
 const REQUIRED_SCOPE: &str = "x-required-scope";
 

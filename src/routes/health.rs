@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{with_outcome, AppState};
 use crate::error::ApiError;
-use crate::store::NotReady;
+use crate::readiness::NotReady;
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
@@ -26,11 +26,10 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     match result {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({"status": "ready"}))),
         Err(reason) => {
-            match reason {
-                NotReady::EvictingPolicy | NotReady::DataLoss => {
-                    tracing::error!(reason = %reason, "not ready")
-                }
-                _ => tracing::warn!(reason = %reason, "not ready"),
+            if reason.needs_operator() {
+                tracing::error!(reason = %reason, "not ready");
+            } else {
+                tracing::warn!(reason = %reason, "not ready");
             }
             Err(ApiError::NotReady(reason))
         }

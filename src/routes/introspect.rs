@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 use super::{with_outcome, AppState};
 use crate::error::ApiError;
 use crate::form::read_form;
-use crate::token::{Verdict, VerifiedToken};
+use crate::policy::Verdict;
+use crate::token::VerifiedToken;
 
 pub const INACTIVE_BODY: &str = r#"{"active":false}"#;
 

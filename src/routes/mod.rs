@@ -1,7 +1,7 @@
 //! The HTTP surface: the single route table, the shared state handlers see, and the middleware
 //! that counts, times and logs every request (by route and bounded outcome, never by content).
 
-pub mod auth;
+mod auth;
 mod health;
 mod introspect;
 mod revoke;
@@ -18,13 +18,13 @@ use actix_web::{web, HttpResponse};
 use crate::client_auth::Clients;
 use crate::error::{ApiError, Outcome};
 use crate::metrics::Metrics;
-use crate::token::Introspector;
+use crate::policy::Introspector;
 
 /// What every handler shares; built once at start-up.
 pub struct AppState {
     pub introspector: Introspector,
     pub clients: Clients,
-    pub auth: auth::AuthOptions,
+    pub auth: crate::gateway::AuthOptions,
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,
     pub ready_timeout: Duration,

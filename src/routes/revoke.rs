@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{with_outcome, AppState};
 use crate::error::ApiError;
 use crate::form::read_form;
-use crate::token::Revocation;
+use crate::policy::Revocation;
 
 #[tracing::instrument(name = "revoke", skip_all)]
 pub async fn revoke(

@@ -32,32 +32,15 @@ pub struct Lookup {
     pub global_not_before: i64,
 }
 
-/// Why the service should not receive traffic.
+/// Why the store is not fit to serve (see `RedisStore::readiness`); readiness.rs turns it into
+/// the service's reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotReady {
+pub enum Unfit {
     Unreachable(StoreError),
     /// Redis may evict keys (maxmemory-policy is not noeviction), so revocations could vanish.
     EvictingPolicy,
-    /// The store lost its data recently (store.data_loss_unready_secs).
+    /// The store lost its data less than store.data_loss_unready_secs ago.
     DataLoss,
-    /// SIGTERM received: draining.
-    ShuttingDown,
-    /// An issuer's signing keys (JWKS) were never fetched, or are older than max_stale_secs.
-    NoSigningKeys,
-}
-
-impl fmt::Display for NotReady {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NotReady::Unreachable(e) => write!(f, "{e}"),
-            NotReady::EvictingPolicy => f.write_str(
-                "Redis maxmemory-policy can evict blocklist entries; set noeviction (or store.allow_evicting_policy)",
-            ),
-            NotReady::DataLoss => f.write_str("the store lost its data recently"),
-            NotReady::ShuttingDown => f.write_str("shutting down"),
-            NotReady::NoSigningKeys => f.write_str("an issuer has no usable signing keys"),
-        }
-    }
 }
 
 /// A store failure. The message is static and safe to log; it never holds a key or a URL.
@@ -129,7 +112,7 @@ impl Store {
     }
 
     /// Whether the store is fit to serve (see `RedisStore::readiness`).
-    pub async fn readiness(&self) -> Result<(), NotReady> {
+    pub async fn readiness(&self) -> Result<(), Unfit> {
         match self {
             Store::Memory(_) => Ok(()),
             Store::Redis(r) => r.readiness().await,

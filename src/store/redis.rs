@@ -16,7 +16,7 @@ use deadpool_redis::redis::{self, AsyncConnectionConfig, RedisError};
 use deadpool_redis::{cluster, sentinel, Manager, Pool, Runtime, Timeouts};
 
 use super::generation::{Generation, Seen, Tracker, INSTALL_SCRIPT};
-use super::{Lookup, NotReady, StoreError};
+use super::{Lookup, StoreError, Unfit};
 use crate::config::{RedisMode, StoreSettings};
 use crate::metrics::Metrics;
 
@@ -402,18 +402,18 @@ impl RedisStore {
     /// Whether the store is fit to serve: it answers, its marker is known (detecting a loss
     /// without traffic), its eviction policy cannot drop blocklist entries, and no loss was seen
     /// within `store.data_loss_unready_secs`.
-    pub async fn readiness(&self) -> Result<(), NotReady> {
+    pub async fn readiness(&self) -> Result<(), Unfit> {
         let inner = &self.inner;
         let mut get = redis::cmd("GET");
         get.arg(&inner.marker_key);
-        let marker: Option<String> = self.query(&get).await.map_err(NotReady::Unreachable)?;
+        let marker: Option<String> = self.query(&get).await.map_err(Unfit::Unreachable)?;
         self.observe_generation(marker.as_deref())
             .await
-            .map_err(NotReady::Unreachable)?;
+            .map_err(Unfit::Unreachable)?;
         let mut info = redis::cmd("INFO");
         info.arg("memory").arg("persistence");
         // One text in standalone and sentinel mode; one per master in cluster mode.
-        let info: redis::Value = self.info(info).await.map_err(NotReady::Unreachable)?;
+        let info: redis::Value = self.info(info).await.map_err(Unfit::Unreachable)?;
         let texts = info_texts(info);
         let field = |text: &'_ str, name: &str| -> Option<String> {
             text.lines()
@@ -434,11 +434,11 @@ impl RedisStore {
         }
         inner.metrics.set_evicting_policy(evicting);
         if evicting && !inner.allow_evicting_policy {
-            return Err(NotReady::EvictingPolicy);
+            return Err(Unfit::EvictingPolicy);
         }
         let lost_at = *inner.data_loss_at.lock().unwrap_or_else(|p| p.into_inner());
         if lost_at.is_some_and(|at| at.elapsed() < inner.data_loss_hold) {
-            return Err(NotReady::DataLoss);
+            return Err(Unfit::DataLoss);
         }
         Ok(())
     }

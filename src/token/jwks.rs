@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 
-use super::verifier::{KeyEntry, KeyKind};
+use super::keys::{rsa_modulus_bits, KeyEntry, KeyKind, MIN_RSA_BITS};
 use crate::config::IssuerSettings;
 use crate::metrics::Metrics;
 
@@ -289,8 +289,7 @@ fn key_entry(jwk: &jsonwebtoken::jwk::Jwk) -> Option<KeyEntry> {
                 rsa.n.as_bytes(),
             )
             .ok()?;
-            let significant = modulus.iter().skip_while(|b| **b == 0).count();
-            if significant * 8 < super::verifier::MIN_RSA_BITS {
+            if rsa_modulus_bits(&modulus) < MIN_RSA_BITS {
                 return None;
             }
             KeyKind::Rsa

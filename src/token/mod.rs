@@ -1,13 +1,20 @@
 //! Tokens: what makes one inactive, how it is identified in the blocklist, and how it is checked.
 //!
-//! - `verifier`: signature and algorithm checks (jsonwebtoken), built once at start-up.
+//! - `verifier`: the hot path, in named steps: header, issuer, signature, claims.
+//! - `jose`: compact serialization, header and claims parsed once, duplicate names refused.
 //! - `claims`: the claim rules, a pure function.
-//! - `signer`: `introspectd mint` and the start-up self-test.
+//! - `keys`: key kinds, the algorithm allowlist, HMAC and RSA minimums, a key entry.
+//! - `pem`: PEM key files read once, classified and measured.
+//! - `issuers`: the trusted issuers and their key sources, built from the settings.
 //! - `jwks`: keys fetched from identity providers (JWKS, OpenID Connect discovery).
+//! - `signer`: `introspectd mint` and the start-up self-test.
 
 pub mod claims;
-pub mod introspector;
+pub mod issuers;
+pub mod jose;
 pub mod jwks;
+pub mod keys;
+pub mod pem;
 pub mod signer;
 pub mod verifier;
 
@@ -15,7 +22,6 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 pub use claims::{CheckedClaims, ClaimsPolicy};
-pub use introspector::{Introspector, Revocation, Verdict};
 pub use verifier::Verifier;
 
 /// Selects jsonwebtoken's crypto backend explicitly: RustCrypto (pure Rust, no C toolchain).

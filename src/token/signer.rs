@@ -6,7 +6,8 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Map, Value};
 
-use super::verifier::{hmac_secret, parse_algorithms, read_pem, KeyKind};
+use super::keys::{hmac_secret, parse_algorithms, KeyKind};
+use super::pem::read_pem;
 use super::{Inactive, Verifier};
 use crate::config::{ConfigError, JwtSettings};
 

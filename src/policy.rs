@@ -1,16 +1,18 @@
 //! The policy, in one place: verify signature and claims first (no store access for a bad
 //! token), then consult the store, then decide fail-closed or fail-open on a store failure.
-//! Every endpoint that judges or revokes a token goes through here.
+//! Every endpoint that judges or revokes a token goes through here. It sits above `token` and
+//! `store`, which know nothing of each other's decisions.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Inactive, VerifiedToken, Verifier};
 use crate::clock::unix_now;
 use crate::config::OnError;
 use crate::metrics::Metrics;
+use crate::token::{Inactive, VerifiedToken, Verifier};
 
-use crate::store::{Keys, NotReady, Store, StoreError};
+use crate::readiness::NotReady;
+use crate::store::{Keys, Store, StoreError};
 
 /// The answer to "is this token good now?".
 #[derive(Debug)]
@@ -196,9 +198,10 @@ impl Introspector {
     /// Whether the store is fit to serve, answered within `timeout`.
     pub async fn store_ready(&self, timeout: std::time::Duration) -> Result<(), NotReady> {
         let start = Instant::now();
-        let result = tokio::time::timeout(timeout, self.store.readiness())
-            .await
-            .unwrap_or(Err(NotReady::Unreachable(StoreError::Timeout)));
+        let result = match tokio::time::timeout(timeout, self.store.readiness()).await {
+            Ok(found) => found.map_err(NotReady::from),
+            Err(_) => Err(NotReady::Unreachable(StoreError::Timeout)),
+        };
         if let Err(NotReady::Unreachable(_)) = result {
             self.metrics.observe_store(start.elapsed(), false);
         }
