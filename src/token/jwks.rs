@@ -118,16 +118,6 @@ impl RemoteKeys {
         !self.keys().keys.is_empty()
     }
 
-    /// Seconds since the last successful fetch, if any.
-    pub fn age(&self) -> Option<Duration> {
-        let snapshot = self
-            .snapshot
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        snapshot.fetched_at.map(|at| at.elapsed())
-    }
-
     /// Fetches now (waiting for a fetch already under way instead of starting another).
     /// Returns when the next background refresh is due.
     pub async fn fetch_now(&self) -> Result<Duration, String> {

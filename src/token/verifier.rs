@@ -179,10 +179,7 @@ impl Verifier {
 
     /// The issuer whose keys to try. With several issuers the (not yet verified) `iss` only
     /// chooses; the claims, parsed here once, are checked after the signature.
-    fn choose_issuer(
-        &self,
-        payload: &str,
-    ) -> Result<(&IssuerKeys, Option<Claims>), Inactive> {
+    fn choose_issuer(&self, payload: &str) -> Result<(&IssuerKeys, Option<Claims>), Inactive> {
         if self.by_name.is_empty() {
             return Ok((&self.issuers[0], None));
         }

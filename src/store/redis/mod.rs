@@ -6,14 +6,18 @@
 //! reads the generation marker, so a store that lost its data is noticed on the next check
 //! (see generation.rs).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+mod lanes;
+mod pool;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
-use deadpool_redis::redis::cluster_async::ClusterConnection;
-use deadpool_redis::redis::{self, AsyncConnectionConfig, RedisError};
-use deadpool_redis::{cluster, sentinel, Manager, Pool, Runtime, Timeouts};
+use deadpool_redis::redis::{self, AsyncConnectionConfig};
+use deadpool_redis::Timeouts;
+
+use lanes::Lanes;
+use pool::{is_read_only, Handle, Pools};
 
 use super::generation::{Generation, Seen, Tracker, INSTALL_SCRIPT};
 use super::{Lookup, StoreError, Unfit};
@@ -35,157 +39,32 @@ pub struct RedisStore {
     inner: Arc<Inner>,
 }
 
-/// The pool of the configured mode. deadpool owns creating and recycling connections in every
-/// mode; redis-rs follows cluster redirections (MOVED/ASK) and sentinel master changes.
-enum Pools {
-    Standalone(Pool),
-    Cluster(cluster::Pool),
-    Sentinel(sentinel::Pool),
-}
-
-/// A pooled connection of any mode, returned to its pool when dropped, unless it was found
-/// talking to a node that is no longer a master: then it is detached and closed, so the pool
-/// opens a new one (through the sentinels in sentinel mode) instead of recycling it.
-struct Conn {
-    kind: Option<ConnKind>,
-    stale: std::sync::atomic::AtomicBool,
-}
-
-enum ConnKind {
-    Standalone(deadpool_redis::Connection),
-    Cluster(cluster::Connection),
-    Sentinel(sentinel::Connection),
-}
-
-impl Conn {
-    fn new(kind: ConnKind) -> Conn {
-        Conn {
-            kind: Some(kind),
-            stale: std::sync::atomic::AtomicBool::new(false),
-        }
-    }
-
-    fn mark_stale(&self) {
-        self.stale.store(true, Ordering::Relaxed);
-    }
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        if !self.stale.load(Ordering::Relaxed) {
-            return;
-        }
-        match self.kind.take() {
-            Some(ConnKind::Standalone(c)) => drop(deadpool_redis::Connection::take(c)),
-            Some(ConnKind::Cluster(c)) => drop(cluster::Connection::take(c)),
-            Some(ConnKind::Sentinel(c)) => drop(sentinel::Connection::take(c)),
-            None => {}
-        }
-    }
-}
-
-/// A clone of a pooled connection: both kinds pipeline concurrent requests over the same
-/// sockets.
-#[derive(Clone)]
-enum Handle {
-    Multiplexed(MultiplexedConnection),
-    Cluster(ClusterConnection),
-}
-
-impl Conn {
-    fn handle(&self) -> Handle {
-        match self
-            .kind
-            .as_ref()
-            .expect("a live Conn always holds its connection")
-        {
-            ConnKind::Standalone(c) => Handle::Multiplexed((**c).clone()),
-            ConnKind::Sentinel(c) => Handle::Multiplexed((**c).clone()),
-            ConnKind::Cluster(c) => Handle::Cluster((**c).clone()),
-        }
-    }
-}
-
-impl ConnectionLike for Handle {
-    fn req_packed_command<'a>(
-        &'a mut self,
-        cmd: &'a redis::Cmd,
-    ) -> redis::RedisFuture<'a, redis::Value> {
-        match self {
-            Handle::Multiplexed(c) => c.req_packed_command(cmd),
-            Handle::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a redis::Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
-        match self {
-            Handle::Multiplexed(c) => c.req_packed_commands(cmd, offset, count),
-            Handle::Cluster(c) => c.req_packed_commands(cmd, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Handle::Multiplexed(c) => c.get_db(),
-            Handle::Cluster(c) => c.get_db(),
-        }
-    }
-}
-
-impl Pools {
-    async fn get(&self) -> Result<Conn, StoreError> {
-        match self {
-            Pools::Standalone(p) => p
-                .get()
-                .await
-                .map(|c| Conn::new(ConnKind::Standalone(c)))
-                .map_err(StoreError::from_pool),
-            Pools::Cluster(p) => p
-                .get()
-                .await
-                .map(|c| Conn::new(ConnKind::Cluster(c)))
-                .map_err(StoreError::from_pool),
-            Pools::Sentinel(p) => p
-                .get()
-                .await
-                .map(|c| Conn::new(ConnKind::Sentinel(c)))
-                .map_err(StoreError::from_pool),
-        }
-    }
-}
-
 struct Inner {
+    /// deadpool's pool of the configured mode: creates, checks and recycles connections.
     pool: Pools,
+    /// The shared connections every check pipelines over.
+    lanes: Lanes,
     /// In cluster mode the generation marker lives in another hash slot than a token's
     /// entries, so it is checked by a background task and readiness, not in every MGET.
     marker_in_lookup: bool,
-    lanes: Vec<Lane>,
-    next_lane: AtomicUsize,
-    acquire_timeout: Duration,
-    command_timeout: Duration,
+    /// `{prefix}generation`, read with every check (see generation.rs).
     marker_key: String,
+    /// The marker this instance adopted last; a different one means a data loss.
     generation: Tracker,
     /// When this instance last saw the store lose its data.
     data_loss_at: Mutex<Option<Instant>>,
+    /// Readiness fails this long after a data loss (store.data_loss_unready_secs, default 0).
     data_loss_hold: Duration,
+    /// Readiness accepts an evicting maxmemory-policy (the operator chose so).
     allow_evicting_policy: bool,
+    /// Data-loss, eviction-policy and AOF gauges are set from here.
     metrics: Arc<Metrics>,
+    /// Replicas that must acknowledge a revocation (WAIT); 0 for none.
     min_replica_acks: usize,
+    /// How long a revocation waits for those acknowledgements.
     replica_ack_timeout: Duration,
     /// The no-AOF warning is logged once per instance.
-    warned_no_aof: std::sync::atomic::AtomicBool,
-}
-
-#[derive(Default)]
-struct Lane {
-    conn: RwLock<Option<Arc<Conn>>>,
-    /// One refill at a time per lane, so an outage does not open a connection per request.
-    refill: tokio::sync::Mutex<()>,
+    warned_no_aof: AtomicBool,
 }
 
 impl RedisStore {
@@ -214,58 +93,16 @@ impl RedisStore {
             create: Some(connect_timeout),
             recycle: Some(connect_timeout),
         };
-        let urls: Vec<String> = settings
-            .redis_urls
-            .iter()
-            .map(|u| u.expose().to_owned())
-            .collect();
-        let pool = match settings.redis_mode {
-            RedisMode::Standalone => {
-                let manager =
-                    Manager::new_with_config(settings.redis_url.expose(), connection_config)
-                        .map_err(|_| StoreError::Unavailable("invalid redis_url"))?;
-                Pools::Standalone(
-                    Pool::builder(manager)
-                        .max_size(settings.pool_max_size)
-                        .timeouts(timeouts)
-                        .runtime(Runtime::Tokio1)
-                        .build()
-                        .map_err(|_| StoreError::Unavailable("cannot build the Redis pool"))?,
-                )
-            }
-            RedisMode::Cluster => Pools::Cluster(
-                cluster::Config::from_urls(urls)
-                    .builder()
-                    .map_err(|_| StoreError::Unavailable("invalid redis_urls"))?
-                    .max_size(settings.pool_max_size)
-                    .timeouts(timeouts)
-                    .runtime(Runtime::Tokio1)
-                    .build()
-                    .map_err(|_| StoreError::Unavailable("cannot build the Redis cluster pool"))?,
-            ),
-            RedisMode::Sentinel => Pools::Sentinel(
-                sentinel::Config::from_urls(
-                    urls,
-                    settings.sentinel_master.clone(),
-                    sentinel::SentinelServerType::Master,
-                )
-                .builder()
-                .map_err(|_| StoreError::Unavailable("invalid redis_urls"))?
-                .max_size(settings.pool_max_size)
-                .timeouts(timeouts)
-                .runtime(Runtime::Tokio1)
-                .build()
-                .map_err(|_| StoreError::Unavailable("cannot build the Redis sentinel pool"))?,
-            ),
-        };
-        Ok(RedisStore {
+        let pool = Pools::build(settings, connection_config, timeouts)?;
+        let store = RedisStore {
             inner: Arc::new(Inner {
                 marker_in_lookup: settings.redis_mode != RedisMode::Cluster,
                 pool,
-                lanes: (0..settings.connections).map(|_| Lane::default()).collect(),
-                next_lane: AtomicUsize::new(0),
-                acquire_timeout: wait_timeout + connect_timeout * 2,
-                command_timeout,
+                lanes: Lanes::new(
+                    settings.connections,
+                    wait_timeout + connect_timeout * 2,
+                    command_timeout,
+                ),
                 marker_key,
                 generation: Tracker::default(),
                 data_loss_at: Mutex::new(None),
@@ -274,9 +111,11 @@ impl RedisStore {
                 metrics,
                 min_replica_acks: settings.min_replica_acks,
                 replica_ack_timeout,
-                warned_no_aof: std::sync::atomic::AtomicBool::new(false),
+                warned_no_aof: AtomicBool::new(false),
             }),
-        })
+        };
+        store.watch_generation();
+        Ok(store)
     }
 
     /// Reads the token's entry, its subject's entry and the generation marker in one MGET.
@@ -326,10 +165,15 @@ impl RedisStore {
         })
     }
 
+    /// Runs one command on a shared lane (see lanes.rs).
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        self.inner.lanes.query(&self.inner.pool, cmd).await
+    }
+
     /// Cluster mode: reads the generation marker every second in the background (the marker is
-    /// in another hash slot than a token's entries, so it cannot join the check's MGET). Ends
-    /// when the store is dropped.
-    pub fn watch_generation(&self) {
+    /// in another hash slot than a token's entries, so it cannot join the check's MGET). The
+    /// task holds only a weak reference, so it ends once the store is dropped.
+    fn watch_generation(&self) {
         if self.inner.marker_in_lookup {
             return;
         }
@@ -472,7 +316,9 @@ impl RedisStore {
             .cmd("WAIT")
             .arg(inner.min_replica_acks)
             .arg(inner.replica_ack_timeout.as_millis() as u64);
-        let budget = inner.acquire_timeout + inner.command_timeout + inner.replica_ack_timeout;
+        let budget = inner.lanes.acquire_timeout()
+            + inner.lanes.command_timeout()
+            + inner.replica_ack_timeout;
         let (reply, acks): (redis::Value, usize) = tokio::time::timeout(budget, async {
             let conn = inner.pool.get().await?;
             pipe.query_async(&mut conn.handle()).await.map_err(|err| {
@@ -504,7 +350,7 @@ impl RedisStore {
             return self.query(&cmd).await;
         }
         use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-        let conn = tokio::time::timeout(self.inner.acquire_timeout, self.inner.pool.get())
+        let conn = tokio::time::timeout(self.inner.lanes.acquire_timeout(), self.inner.pool.get())
             .await
             .map_err(|_| StoreError::Timeout)??;
         let Handle::Cluster(mut cluster) = conn.handle() else {
@@ -512,100 +358,12 @@ impl RedisStore {
         };
         let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary);
         tokio::time::timeout(
-            self.inner.command_timeout,
+            self.inner.lanes.command_timeout(),
             cluster.route_command(cmd, routing),
         )
         .await
         .map_err(|_| StoreError::Timeout)?
         .map_err(|_| StoreError::Unavailable("command failed"))
-    }
-
-    /// Runs one command on a shared lane. A lane whose connection has died (Redis restarted)
-    /// fails at once; it is replaced and the command tried once more on the new connection, so
-    /// a restart costs no request. A timeout is never retried: the time budget is spent.
-    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        match self.query_once(cmd).await {
-            Err(Failure::Dropped(_)) => self.query_once(cmd).await.map_err(Failure::into_error),
-            other => other.map_err(Failure::into_error),
-        }
-    }
-
-    async fn query_once<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, Failure> {
-        let lane = self.lane();
-        let conn = tokio::time::timeout(self.inner.acquire_timeout, self.connection(lane))
-            .await
-            .map_err(|_| Failure::Other(StoreError::Timeout))?
-            .map_err(Failure::Other)?;
-        let mut handle = conn.handle();
-        let result =
-            tokio::time::timeout(self.inner.command_timeout, cmd.query_async(&mut handle)).await;
-        match result {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) if is_connection_failure(&err) => {
-                self.drop_lane(lane, &conn);
-                if err.is_timeout() {
-                    Err(Failure::Other(StoreError::Timeout))
-                } else {
-                    Err(Failure::Dropped(StoreError::Unavailable(
-                        "connection failed",
-                    )))
-                }
-            }
-            // A demoted master (sentinel failover): this connection will never write again.
-            Ok(Err(err)) if is_read_only(&err) => {
-                conn.mark_stale();
-                self.drop_lane(lane, &conn);
-                Err(Failure::Dropped(StoreError::Unavailable(
-                    "connected to a replica",
-                )))
-            }
-            Ok(Err(_)) => Err(Failure::Other(StoreError::Unavailable("command failed"))),
-            Err(_) => {
-                self.drop_lane(lane, &conn);
-                Err(Failure::Other(StoreError::Timeout))
-            }
-        }
-    }
-
-    /// Each worker thread keeps to one lane: a multiplexed connection's driver task runs on the
-    /// thread that opened it, so a thread using its own lane avoids cross-thread wake-ups.
-    fn lane(&self) -> &Lane {
-        thread_local! {
-            static LANE: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
-        }
-        // The index is only ever taken modulo the lane count, so one thread-local serves every
-        // store in the process.
-        let i = LANE.with(|lane| match lane.get() {
-            Some(i) => i,
-            None => {
-                let i = self.inner.next_lane.fetch_add(1, Ordering::Relaxed);
-                lane.set(Some(i));
-                i
-            }
-        });
-        &self.inner.lanes[i % self.inner.lanes.len()]
-    }
-
-    async fn connection(&self, lane: &Lane) -> Result<Arc<Conn>, StoreError> {
-        if let Some(conn) = read(lane) {
-            return Ok(conn);
-        }
-        let _refilling = lane.refill.lock().await;
-        if let Some(conn) = read(lane) {
-            return Ok(conn);
-        }
-        let conn = Arc::new(self.inner.pool.get().await?);
-        *lane.conn.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&conn));
-        Ok(conn)
-    }
-
-    /// Forgets a failed lane connection (if no other request replaced it already). It goes back
-    /// to the pool once the requests still using it finish; the pool's recycle check decides.
-    fn drop_lane(&self, lane: &Lane, failed: &Arc<Conn>) {
-        let mut slot = lane.conn.write().unwrap_or_else(|p| p.into_inner());
-        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, failed)) {
-            *slot = None;
-        }
     }
 }
 
@@ -620,25 +378,6 @@ fn as_string(value: redis::Value) -> Result<Option<String>, StoreError> {
     }
 }
 
-fn read(lane: &Lane) -> Option<Arc<Conn>> {
-    lane.conn.read().unwrap_or_else(|p| p.into_inner()).clone()
-}
-
-fn is_read_only(err: &RedisError) -> bool {
-    matches!(
-        err.kind(),
-        redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
-    )
-}
-
-/// Errors that mean the connection itself is unusable (not a command or type error).
-fn is_connection_failure(err: &RedisError) -> bool {
-    err.is_io_error()
-        || err.is_connection_dropped()
-        || err.is_timeout()
-        || err.is_connection_refusal()
-}
-
 /// The text(s) of an INFO reply: a bulk string, or a map of node to text in cluster mode.
 fn info_texts(value: redis::Value) -> Vec<String> {
     match value {
@@ -650,28 +389,5 @@ fn info_texts(value: redis::Value) -> Vec<String> {
             .collect(),
         redis::Value::Array(items) => items.into_iter().flat_map(info_texts).collect(),
         _ => Vec::new(),
-    }
-}
-
-enum Failure {
-    /// The connection was found dead; worth one more try on a fresh one.
-    Dropped(StoreError),
-    Other(StoreError),
-}
-
-impl Failure {
-    fn into_error(self) -> StoreError {
-        match self {
-            Failure::Dropped(e) | Failure::Other(e) => e,
-        }
-    }
-}
-
-impl StoreError {
-    fn from_pool(err: deadpool_redis::PoolError) -> StoreError {
-        match err {
-            deadpool_redis::PoolError::Timeout(_) => StoreError::Timeout,
-            _ => StoreError::Unavailable("cannot connect"),
-        }
     }
 }

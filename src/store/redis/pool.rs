@@ -1,0 +1,215 @@
+//! Connections to Redis in every mode: deadpool's pool of the configured mode, a pooled
+//! connection that can be detached when it turns out to talk to a replica, and a cloneable
+//! handle that pipelines concurrent commands over the same socket(s).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
+use deadpool_redis::redis::cluster_async::ClusterConnection;
+use deadpool_redis::redis::{self, AsyncConnectionConfig, RedisError};
+use deadpool_redis::{cluster, sentinel, Manager, Pool, Runtime, Timeouts};
+
+use crate::config::{RedisMode, StoreSettings};
+use crate::store::StoreError;
+
+/// The pool of the configured mode. deadpool owns creating and recycling connections in every
+/// mode; redis-rs follows cluster redirections (MOVED/ASK) and sentinel master changes.
+pub enum Pools {
+    Standalone(Pool),
+    Cluster(cluster::Pool),
+    Sentinel(sentinel::Pool),
+}
+
+/// A pooled connection of any mode, returned to its pool when dropped, unless it was found
+/// talking to a node that is no longer a master: then it is detached and closed, so the pool
+/// opens a new one (through the sentinels in sentinel mode) instead of recycling it.
+pub struct Conn {
+    kind: Option<ConnKind>,
+    stale: AtomicBool,
+}
+
+enum ConnKind {
+    Standalone(deadpool_redis::Connection),
+    Cluster(cluster::Connection),
+    Sentinel(sentinel::Connection),
+}
+
+impl Conn {
+    fn new(kind: ConnKind) -> Conn {
+        Conn {
+            kind: Some(kind),
+            stale: AtomicBool::new(false),
+        }
+    }
+
+    pub fn mark_stale(&self) {
+        self.stale.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if !self.stale.load(Ordering::Relaxed) {
+            return;
+        }
+        match self.kind.take() {
+            Some(ConnKind::Standalone(c)) => drop(deadpool_redis::Connection::take(c)),
+            Some(ConnKind::Cluster(c)) => drop(cluster::Connection::take(c)),
+            Some(ConnKind::Sentinel(c)) => drop(sentinel::Connection::take(c)),
+            None => {}
+        }
+    }
+}
+
+/// A clone of a pooled connection: both kinds pipeline concurrent requests over the same
+/// sockets.
+#[derive(Clone)]
+pub enum Handle {
+    Multiplexed(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl Conn {
+    pub fn handle(&self) -> Handle {
+        match self
+            .kind
+            .as_ref()
+            .expect("a live Conn always holds its connection")
+        {
+            ConnKind::Standalone(c) => Handle::Multiplexed((**c).clone()),
+            ConnKind::Sentinel(c) => Handle::Multiplexed((**c).clone()),
+            ConnKind::Cluster(c) => Handle::Cluster((**c).clone()),
+        }
+    }
+}
+
+impl ConnectionLike for Handle {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Handle::Multiplexed(c) => c.req_packed_command(cmd),
+            Handle::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Handle::Multiplexed(c) => c.req_packed_commands(cmd, offset, count),
+            Handle::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Handle::Multiplexed(c) => c.get_db(),
+            Handle::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl Pools {
+    pub async fn get(&self) -> Result<Conn, StoreError> {
+        match self {
+            Pools::Standalone(p) => p
+                .get()
+                .await
+                .map(|c| Conn::new(ConnKind::Standalone(c)))
+                .map_err(StoreError::from_pool),
+            Pools::Cluster(p) => p
+                .get()
+                .await
+                .map(|c| Conn::new(ConnKind::Cluster(c)))
+                .map_err(StoreError::from_pool),
+            Pools::Sentinel(p) => p
+                .get()
+                .await
+                .map(|c| Conn::new(ConnKind::Sentinel(c)))
+                .map_err(StoreError::from_pool),
+        }
+    }
+}
+
+impl Pools {
+    /// Builds the pool of `settings.redis_mode`; nothing is connected yet.
+    pub fn build(
+        settings: &StoreSettings,
+        connection_config: AsyncConnectionConfig,
+        timeouts: Timeouts,
+    ) -> Result<Pools, StoreError> {
+        let urls: Vec<String> = settings
+            .redis_urls
+            .iter()
+            .map(|u| u.expose().to_owned())
+            .collect();
+        Ok(match settings.redis_mode {
+            RedisMode::Standalone => {
+                let manager =
+                    Manager::new_with_config(settings.redis_url.expose(), connection_config)
+                        .map_err(|_| StoreError::Unavailable("invalid redis_url"))?;
+                Pools::Standalone(
+                    Pool::builder(manager)
+                        .max_size(settings.pool_max_size)
+                        .timeouts(timeouts)
+                        .runtime(Runtime::Tokio1)
+                        .build()
+                        .map_err(|_| StoreError::Unavailable("cannot build the Redis pool"))?,
+                )
+            }
+            RedisMode::Cluster => Pools::Cluster(
+                cluster::Config::from_urls(urls)
+                    .builder()
+                    .map_err(|_| StoreError::Unavailable("invalid redis_urls"))?
+                    .max_size(settings.pool_max_size)
+                    .timeouts(timeouts)
+                    .runtime(Runtime::Tokio1)
+                    .build()
+                    .map_err(|_| StoreError::Unavailable("cannot build the Redis cluster pool"))?,
+            ),
+            RedisMode::Sentinel => Pools::Sentinel(
+                sentinel::Config::from_urls(
+                    urls,
+                    settings.sentinel_master.clone(),
+                    sentinel::SentinelServerType::Master,
+                )
+                .builder()
+                .map_err(|_| StoreError::Unavailable("invalid redis_urls"))?
+                .max_size(settings.pool_max_size)
+                .timeouts(timeouts)
+                .runtime(Runtime::Tokio1)
+                .build()
+                .map_err(|_| StoreError::Unavailable("cannot build the Redis sentinel pool"))?,
+            ),
+        })
+    }
+}
+
+pub fn is_read_only(err: &RedisError) -> bool {
+    matches!(
+        err.kind(),
+        redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+    )
+}
+
+/// Errors that mean the connection itself is unusable (not a command or type error).
+pub fn is_connection_failure(err: &RedisError) -> bool {
+    err.is_io_error()
+        || err.is_connection_dropped()
+        || err.is_timeout()
+        || err.is_connection_refusal()
+}
+
+impl StoreError {
+    pub fn from_pool(err: deadpool_redis::PoolError) -> StoreError {
+        match err {
+            deadpool_redis::PoolError::Timeout(_) => StoreError::Timeout,
+            _ => StoreError::Unavailable("cannot connect"),
+        }
+    }
+}
