@@ -13,7 +13,7 @@ use actix_web::{middleware, web, App, HttpServer};
 
 use crate::client_auth::Clients;
 use crate::clock::unix_now;
-use crate::config::{ConfigError, IssuerSettings, Settings};
+use crate::config::{ConfigError, IssuerSettings, ServerSettings, Settings};
 use crate::gateway::AuthOptions;
 use crate::limiter::FailureLimiter;
 use crate::metrics::Metrics;
@@ -86,27 +86,8 @@ impl Application {
             .local_addr()
             .map_err(|e| ConfigError::new("server.listen", e.to_string()))?
             .port();
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap(middleware::from_fn(routes::observe))
-                .wrap(
-                    middleware::DefaultHeaders::new()
-                        .add((header::CACHE_CONTROL, "no-store"))
-                        .add((header::PRAGMA, "no-cache")),
-                )
-                .configure(routes::configure)
-        })
-        .shutdown_timeout(settings.server.shutdown_timeout_secs)
-        // Signals are handled by `run_until_signalled`, which drains before stopping.
-        .disable_signals();
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
-        let server = server
-            .listen(listener)
-            .map_err(|e| ConfigError::new("server.listen", e.to_string()))?
-            .run();
+        let server = run(listener, state, &settings.server)
+            .map_err(|e| ConfigError::new("server.listen", e.to_string()))?;
         tracing::info!(%addr, port, backend = ?settings.store.backend, "introspectd listening");
         Ok(Application {
             port,
@@ -149,6 +130,33 @@ impl Application {
         });
         self.server.await
     }
+}
+
+/// Assembles the server on a bound listener: the route table, the middleware and the worker
+/// settings, nothing else (after zero2prod's `run`).
+fn run(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    settings: &ServerSettings,
+) -> std::io::Result<Server> {
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(middleware::from_fn(routes::observe))
+            .wrap(
+                middleware::DefaultHeaders::new()
+                    .add((header::CACHE_CONTROL, "no-store"))
+                    .add((header::PRAGMA, "no-cache")),
+            )
+            .configure(routes::configure)
+    })
+    .shutdown_timeout(settings.shutdown_timeout_secs)
+    // Signals are handled by `run_until_signalled`, which drains before stopping.
+    .disable_signals();
+    if settings.workers > 0 {
+        server = server.workers(settings.workers);
+    }
+    Ok(server.listen(listener)?.run())
 }
 
 async fn shutdown_signal() -> std::io::Result<()> {
