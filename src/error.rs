@@ -1,18 +1,40 @@
 //! One error type for every endpoint, mapped in one place to a status, an OAuth error body
-//! (`{"error","error_description"}`, RFC 6749 §5.2) and the challenge headers. Internal causes
-//! are logged where they happen, never sent to the client.
+//! (`{"error","error_description"}`, RFC 6749 §5.2) and the challenge headers.
+//!
+//! Which error goes where: handlers return `ApiError` and use `?`. A store failure converts
+//! with `From<StoreError>`, which logs the cause once, here; the client only ever sees the
+//! variant's fixed description. An inactive token is not an error on /introspect (a normal 200
+//! `{"active":false}`); on /auth it is `InvalidToken`, a 401 the gateway understands.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::metrics::Outcome;
 use crate::readiness::NotReady;
+use crate::store::StoreError;
 
 /// Seconds a client is asked to wait after a store failure.
 pub const RETRY_AFTER_SECS: &str = "1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The realm of every challenge, written once.
+macro_rules! realm {
+    () => {
+        "introspectd"
+    };
+}
+const BASIC_CHALLENGE: &str = concat!("Basic realm=\"", realm!(), "\"");
+const BEARER_CHALLENGE: &str = concat!("Bearer realm=\"", realm!(), "\"");
+const INVALID_TOKEN_CHALLENGE: &str =
+    concat!("Bearer realm=\"", realm!(), "\", error=\"invalid_token\"");
+const INSUFFICIENT_SCOPE_CHALLENGE: &str = concat!(
+    "Bearer realm=\"",
+    realm!(),
+    "\", error=\"insufficient_scope\""
+);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
     /// 400 `invalid_request`: missing, empty or duplicated parameter, wrong content type, bad
     /// encoding, two client authentication methods.
@@ -33,23 +55,30 @@ pub enum ApiError {
     NotFound,
     /// 405 `invalid_request` with `Allow`.
     MethodNotAllowed(&'static str),
+    /// 401 with a bare `Bearer` challenge and no body: /auth got no bearer token (RFC 6750
+    /// §3.1: no error attribute when the request had no credentials).
+    MissingToken,
+    /// 401 `invalid_token`: /auth got a malformed or inactive token; the outcome says why.
+    InvalidToken(Outcome),
+    /// 403 `insufficient_scope`, naming the required scopes (scope-token characters only; the
+    /// attribute is left out when none is valid syntax).
+    InsufficientScope(String),
 }
 
-/// The bounded metric label of a response, stored in its extensions by handlers and errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Outcome(pub &'static str);
-
 impl ApiError {
-    pub fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> Outcome {
         match self {
-            ApiError::InvalidRequest(_) => "invalid_request",
-            ApiError::InvalidClient => "invalid_client",
-            ApiError::TooManyFailures(_) => "rate_limited",
-            ApiError::PayloadTooLarge => "too_large",
-            ApiError::StoreUnavailable => "store_unavailable",
-            ApiError::NotReady(_) => "not_ready",
-            ApiError::NotFound => "not_found",
-            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::InvalidRequest(_) => Outcome::InvalidRequest,
+            ApiError::InvalidClient => Outcome::InvalidClient,
+            ApiError::TooManyFailures(_) => Outcome::RateLimited,
+            ApiError::PayloadTooLarge => Outcome::TooLarge,
+            ApiError::StoreUnavailable => Outcome::StoreUnavailable,
+            ApiError::NotReady(_) => Outcome::NotReady,
+            ApiError::NotFound => Outcome::NotFound,
+            ApiError::MethodNotAllowed(_) => Outcome::MethodNotAllowed,
+            ApiError::MissingToken => Outcome::MissingToken,
+            ApiError::InvalidToken(outcome) => *outcome,
+            ApiError::InsufficientScope(_) => Outcome::InsufficientScope,
         }
     }
 
@@ -69,7 +98,21 @@ impl ApiError {
             ApiError::NotReady(reason) => ("temporarily_unavailable", reason.description()),
             ApiError::NotFound => ("not_found", "no such endpoint"),
             ApiError::MethodNotAllowed(_) => ("invalid_request", "method not allowed"),
+            ApiError::MissingToken => ("invalid_request", "a bearer token is required"),
+            ApiError::InvalidToken(_) => ("invalid_token", "the access token is not active"),
+            ApiError::InsufficientScope(_) => (
+                "insufficient_scope",
+                "the access token lacks a required scope",
+            ),
         }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    /// The one place a store failure is logged on its way to a 503.
+    fn from(err: StoreError) -> ApiError {
+        tracing::error!(error = %err, "store operation failed");
+        ApiError::StoreUnavailable
     }
 }
 
@@ -84,7 +127,10 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::InvalidClient => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidClient | ApiError::MissingToken | ApiError::InvalidToken(_) => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             ApiError::TooManyFailures(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::StoreUnavailable | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -98,7 +144,20 @@ impl ResponseError for ApiError {
         let mut builder = HttpResponse::build(self.status_code());
         match self {
             ApiError::InvalidClient => {
-                builder.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="introspectd""#));
+                builder.insert_header((header::WWW_AUTHENTICATE, BASIC_CHALLENGE));
+            }
+            ApiError::MissingToken => {
+                builder.insert_header((header::WWW_AUTHENTICATE, BEARER_CHALLENGE));
+            }
+            ApiError::InvalidToken(_) => {
+                builder.insert_header((header::WWW_AUTHENTICATE, INVALID_TOKEN_CHALLENGE));
+            }
+            ApiError::InsufficientScope(scope) if !scope.is_empty() => {
+                let challenge = format!(r#"{INSUFFICIENT_SCOPE_CHALLENGE}, scope="{scope}""#);
+                builder.insert_header((header::WWW_AUTHENTICATE, challenge));
+            }
+            ApiError::InsufficientScope(_) => {
+                builder.insert_header((header::WWW_AUTHENTICATE, INSUFFICIENT_SCOPE_CHALLENGE));
             }
             ApiError::StoreUnavailable | ApiError::NotReady(_) => {
                 builder.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
@@ -109,10 +168,139 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(allow) => {
                 builder.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
             }
-            _ => {}
+            ApiError::InvalidRequest(_) | ApiError::PayloadTooLarge | ApiError::NotFound => {}
         }
-        let mut response = builder.json(json!({ "error": code, "error_description": description }));
-        response.extensions_mut().insert(Outcome(self.outcome()));
+        let mut response = match self {
+            ApiError::MissingToken => builder.finish(),
+            _ => builder.json(json!({ "error": code, "error_description": description })),
+        };
+        response.extensions_mut().insert(self.outcome());
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    /// Status, challenge or Retry-After/Allow header, and body of every variant.
+    #[test]
+    fn every_variant_has_its_status_headers_and_body() {
+        let unavailable = NotReady::Unreachable(StoreError::Timeout);
+        // (error, status, one header it must carry, the body's error code or no body)
+        type Case = (
+            ApiError,
+            u16,
+            Option<(&'static str, &'static str)>,
+            Option<&'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                ApiError::InvalidRequest("why"),
+                400,
+                None,
+                Some("invalid_request"),
+            ),
+            (
+                ApiError::InvalidClient,
+                401,
+                Some(("www-authenticate", r#"Basic realm="introspectd""#)),
+                Some("invalid_client"),
+            ),
+            (
+                ApiError::TooManyFailures(7),
+                429,
+                Some(("retry-after", "7")),
+                Some("invalid_client"),
+            ),
+            (
+                ApiError::PayloadTooLarge,
+                413,
+                None,
+                Some("invalid_request"),
+            ),
+            (
+                ApiError::StoreUnavailable,
+                503,
+                Some(("retry-after", "1")),
+                Some("temporarily_unavailable"),
+            ),
+            (
+                ApiError::NotReady(unavailable),
+                503,
+                Some(("retry-after", "1")),
+                Some("temporarily_unavailable"),
+            ),
+            (ApiError::NotFound, 404, None, Some("not_found")),
+            (
+                ApiError::MethodNotAllowed("POST"),
+                405,
+                Some(("allow", "POST")),
+                Some("invalid_request"),
+            ),
+            (
+                ApiError::MissingToken,
+                401,
+                Some(("www-authenticate", r#"Bearer realm="introspectd""#)),
+                None,
+            ),
+            (
+                ApiError::InvalidToken(Outcome::Expired),
+                401,
+                Some((
+                    "www-authenticate",
+                    r#"Bearer realm="introspectd", error="invalid_token""#,
+                )),
+                Some("invalid_token"),
+            ),
+            (
+                ApiError::InsufficientScope("read write".into()),
+                403,
+                Some((
+                    "www-authenticate",
+                    r#"Bearer realm="introspectd", error="insufficient_scope", scope="read write""#,
+                )),
+                Some("insufficient_scope"),
+            ),
+            (
+                ApiError::InsufficientScope(String::new()),
+                403,
+                Some((
+                    "www-authenticate",
+                    r#"Bearer realm="introspectd", error="insufficient_scope""#,
+                )),
+                Some("insufficient_scope"),
+            ),
+        ];
+        for (error, status, header, code) in cases {
+            let response = error.error_response();
+            assert_eq!(response.status().as_u16(), status, "{error:?}");
+            if let Some((name, value)) = header {
+                assert_eq!(response.headers().get(name).unwrap(), value, "{error:?}");
+            }
+            assert_eq!(
+                response.extensions().get::<Outcome>(),
+                Some(&error.outcome()),
+                "{error:?}"
+            );
+            let body = response.into_body().try_into_bytes().unwrap();
+            match code {
+                Some(code) => {
+                    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    assert_eq!(json["error"], code, "{error:?}");
+                    assert!(json["error_description"].is_string(), "{error:?}");
+                }
+                None => assert!(body.is_empty(), "{error:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_invalid_token_is_counted_under_its_reason() {
+        assert_eq!(
+            ApiError::InvalidToken(Outcome::Revoked).outcome().label(),
+            "revoked"
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::clock::unix_now;
 use crate::config::OnError;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Outcome};
 use crate::token::{Inactive, VerifiedToken, Verifier};
 
 use crate::readiness::NotReady;
@@ -27,12 +27,12 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> Outcome {
         match self {
-            Verdict::Active(_) => "active",
-            Verdict::ActiveOnStoreError(_) => "allowed_on_store_error",
-            Verdict::Inactive(reason) => reason.as_str(),
-            Verdict::StoreUnavailable => "store_unavailable",
+            Verdict::Active(_) => Outcome::Active,
+            Verdict::ActiveOnStoreError(_) => Outcome::AllowedOnStoreError,
+            Verdict::Inactive(reason) => Outcome::from(*reason),
+            Verdict::StoreUnavailable => Outcome::StoreUnavailable,
         }
     }
 }

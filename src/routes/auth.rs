@@ -5,11 +5,12 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{with_outcome, AppState};
 use crate::error::ApiError;
 use crate::gateway::{AuthOptions, STANDARD_CLAIMS, STANDARD_HEADERS};
+use crate::metrics::Outcome;
 use crate::policy::Verdict;
 use crate::scope::RequiredScopes;
 use crate::token::VerifiedToken;
@@ -20,16 +21,14 @@ const REQUIRED_SCOPE: &str = "x-required-scope";
 pub async fn auth(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let token = match bearer_token(&req, state.auth.cookie_name.as_deref()) {
         Credential::Token(token) => token,
-        Credential::Missing => return Ok(with_outcome(challenge(None), "missing_token")),
-        Credential::Malformed => {
-            return Ok(with_outcome(challenge(Some("invalid_token")), "malformed"));
-        }
+        Credential::Missing => return Err(ApiError::MissingToken),
+        Credential::Malformed => return Err(ApiError::InvalidToken(Outcome::Malformed)),
     };
     let verdict = state.introspector.check(&token).await;
     let outcome = verdict.outcome();
     let verified = match verdict {
         Verdict::Active(t) | Verdict::ActiveOnStoreError(t) => t,
-        Verdict::Inactive(_) => return Ok(with_outcome(challenge(Some("invalid_token")), outcome)),
+        Verdict::Inactive(_) => return Err(ApiError::InvalidToken(outcome)),
         Verdict::StoreUnavailable => return Err(ApiError::StoreUnavailable),
     };
     let required = RequiredScopes::parse(
@@ -38,10 +37,8 @@ pub async fn auth(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             .map(HeaderValue::as_bytes),
     );
     if !required.is_satisfied_by(verified.str_claim("scope")) {
-        return Ok(with_outcome(
-            insufficient_scope(&required),
-            "insufficient_scope",
-        ));
+        let scope = required.valid().collect::<Vec<_>>().join(" ");
+        return Err(ApiError::InsufficientScope(scope));
     }
     Ok(with_outcome(allow(&verified, &state.auth), outcome))
 }
@@ -105,39 +102,6 @@ fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
         .map(|(_, v)| v.trim_matches('"').to_owned())
 }
 
-/// 401 with a Bearer challenge; `error` is absent when the request had no bearer token
-/// (RFC 6750 §3.1).
-fn challenge(error: Option<&'static str>) -> HttpResponse {
-    let mut res = HttpResponse::Unauthorized();
-    match error {
-        None => res
-            .insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="introspectd""#))
-            .finish(),
-        Some(code) => res
-            .insert_header((
-                header::WWW_AUTHENTICATE,
-                format!(r#"Bearer realm="introspectd", error="{code}""#),
-            ))
-            .json(json!({"error": code, "error_description": "the access token is not active"})),
-    }
-}
-
-/// 403 naming the scopes the request needs; only scope-token characters reach the header, and
-/// the attribute is left out when no required scope is valid syntax.
-fn insufficient_scope(required: &RequiredScopes) -> HttpResponse {
-    let scope = required.valid().collect::<Vec<_>>().join(" ");
-    let mut challenge = String::from(r#"Bearer realm="introspectd", error="insufficient_scope""#);
-    if !scope.is_empty() {
-        challenge.push_str(&format!(r#", scope="{scope}""#));
-    }
-    HttpResponse::Forbidden()
-        .insert_header((header::WWW_AUTHENTICATE, challenge))
-        .json(json!({
-            "error": "insufficient_scope",
-            "error_description": "the access token lacks a required scope",
-        }))
-}
-
 /// Exactly 200 (Envoy allows only 200), empty body, identity in headers.
 fn allow(token: &VerifiedToken, options: &AuthOptions) -> HttpResponse {
     let mut res = HttpResponse::Ok();
@@ -179,6 +143,7 @@ fn claim_text(value: &Value) -> Option<HeaderValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn claim_values_cannot_split_headers() {

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::{with_outcome, AppState};
 use crate::error::ApiError;
+use crate::metrics::Outcome;
 use crate::readiness::NotReady;
 
 pub async fn healthz() -> HttpResponse {
@@ -45,6 +46,6 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
                     .expect("static mime type parses"),
             ))
             .body(state.metrics.render()),
-        "ok",
+        Outcome::Ok,
     )
 }

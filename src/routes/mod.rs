@@ -16,8 +16,8 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 
 use crate::client_auth::Clients;
-use crate::error::{ApiError, Outcome};
-use crate::metrics::Metrics;
+use crate::error::ApiError;
+use crate::metrics::{Metrics, Outcome};
 use crate::policy::Introspector;
 
 /// What every handler shares; built once at start-up.
@@ -73,8 +73,8 @@ where
 }
 
 /// Tags a response with its metric outcome.
-pub(crate) fn with_outcome(mut response: HttpResponse, outcome: &'static str) -> HttpResponse {
-    response.extensions_mut().insert(Outcome(outcome));
+pub(crate) fn with_outcome(mut response: HttpResponse, outcome: Outcome) -> HttpResponse {
+    response.extensions_mut().insert(outcome);
     response
 }
 
@@ -115,7 +115,7 @@ pub async fn observe(
     let outcome = response
         .extensions()
         .get::<Outcome>()
-        .map(|o| o.0)
+        .copied()
         .or_else(|| {
             response
                 .error()
@@ -128,7 +128,7 @@ pub async fn observe(
         method = %method,
         endpoint = record.endpoint,
         status = res.status().as_u16(),
-        outcome,
+        outcome = outcome.label(),
         micros = took.as_micros() as u64,
         "request"
     );
@@ -144,7 +144,7 @@ struct Record {
 }
 
 impl Record {
-    fn finish(&mut self, outcome: &'static str) -> Duration {
+    fn finish(&mut self, outcome: Outcome) -> Duration {
         let took = self.start.elapsed();
         if let Some(metrics) = &self.metrics {
             metrics.observe_request(self.endpoint, outcome, took);
@@ -157,15 +157,15 @@ impl Record {
 impl Drop for Record {
     fn drop(&mut self) {
         if !self.done {
-            self.finish("cancelled");
+            self.finish(Outcome::Cancelled);
         }
     }
 }
 
-fn status_outcome(status: StatusCode) -> &'static str {
+fn status_outcome(status: StatusCode) -> Outcome {
     match status.as_u16() {
-        200..=299 => "ok",
-        400..=499 => "client_error",
-        _ => "server_error",
+        200..=299 => Outcome::Ok,
+        400..=499 => Outcome::ClientError,
+        _ => Outcome::ServerError,
     }
 }

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::{with_outcome, AppState};
 use crate::error::ApiError;
 use crate::form::read_form;
+use crate::metrics::Outcome;
 use crate::policy::Revocation;
 
 #[tracing::instrument(name = "revoke", skip_all)]
@@ -19,18 +20,15 @@ pub async fn revoke(
     let client = state.clients.authenticate(&req, &form)?;
     let token = form.require("token", "the token parameter is required")?;
     form.get("token_type_hint")?;
-    match state.introspector.revoke(token).await {
-        Ok(Revocation::Stored) => Ok(with_outcome(HttpResponse::Ok().json(json!({})), "revoked")),
+    let outcome = match state.introspector.revoke(token).await? {
+        Revocation::Stored => Outcome::Revoked,
         // RFC 7009 §2.2: an invalid token is not an error for the caller.
-        Ok(Revocation::Ignored(reason)) => {
+        Revocation::Ignored(reason) => {
             tracing::debug!(client_id = %client, reason = reason.as_str(), "revocation ignored");
-            Ok(with_outcome(HttpResponse::Ok().json(json!({})), "ignored"))
+            Outcome::Ignored
         }
-        Err(err) => {
-            tracing::error!(client_id = %client, error = %err, "revocation not stored");
-            Err(ApiError::StoreUnavailable)
-        }
-    }
+    };
+    Ok(with_outcome(HttpResponse::Ok().json(json!({})), outcome))
 }
 
 #[tracing::instrument(name = "revoke_subject", skip_all)]
@@ -40,16 +38,11 @@ pub async fn revoke_subject(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let form = read_form(&req, body, state.max_body_bytes).await?;
-    let client = state.clients.authenticate(&req, &form)?;
+    state.clients.authenticate(&req, &form)?;
     let sub = form.require("sub", "the sub parameter is required")?;
-    match state.introspector.revoke_subject(sub).await {
-        Ok(not_before) => Ok(with_outcome(
-            HttpResponse::Ok().json(json!({"sub": sub, "not_before": not_before})),
-            "revoked",
-        )),
-        Err(err) => {
-            tracing::error!(client_id = %client, error = %err, "subject revocation not stored");
-            Err(ApiError::StoreUnavailable)
-        }
-    }
+    let not_before = state.introspector.revoke_subject(sub).await?;
+    Ok(with_outcome(
+        HttpResponse::Ok().json(json!({"sub": sub, "not_before": not_before})),
+        Outcome::Revoked,
+    ))
 }

@@ -22,6 +22,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 pub use claims::{CheckedClaims, ClaimsPolicy};
+
+use crate::metrics::Outcome;
 pub use verifier::Verifier;
 
 /// Selects jsonwebtoken's crypto backend explicitly: RustCrypto (pure Rust, no C toolchain).
@@ -48,18 +50,25 @@ pub enum Inactive {
     StoreReset,
 }
 
-impl Inactive {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Inactive::Malformed => "malformed",
-            Inactive::Signature => "signature",
-            Inactive::Expired => "expired",
-            Inactive::NotYetValid => "not_yet_valid",
-            Inactive::Claims => "claims",
-            Inactive::Revoked => "revoked",
-            Inactive::SubjectRevoked => "subject_revoked",
-            Inactive::StoreReset => "store_reset",
+impl From<Inactive> for Outcome {
+    fn from(reason: Inactive) -> Outcome {
+        match reason {
+            Inactive::Malformed => Outcome::Malformed,
+            Inactive::Signature => Outcome::Signature,
+            Inactive::Expired => Outcome::Expired,
+            Inactive::NotYetValid => Outcome::NotYetValid,
+            Inactive::Claims => Outcome::Claims,
+            Inactive::Revoked => Outcome::Revoked,
+            Inactive::SubjectRevoked => Outcome::SubjectRevoked,
+            Inactive::StoreReset => Outcome::StoreReset,
         }
+    }
+}
+
+impl Inactive {
+    /// The reason in logs (the same word as its metric label).
+    pub fn as_str(self) -> &'static str {
+        Outcome::from(self).label()
     }
 }
 
