@@ -45,7 +45,8 @@ impl Application {
             signer::self_test(&settings.jwt, &verifier, unix_now())?;
         }
         for keys in verifier.remote_keys() {
-            keys.spawn_refresher();
+            // Ends by itself when the verifier (and so the key set) is dropped.
+            let _refresher = keys.spawn_refresher();
         }
         let keys = Keys::new(settings.store.key_prefix.clone());
         let store = Store::from_settings(&settings.store, &keys, Arc::clone(&metrics))

@@ -93,6 +93,7 @@ fn bad_configuration_exits_with_one_line_naming_the_key() {
         (base_config(&format!("hmac_secret = \"{SECRET}\"")).replace("[[clients]]\nid = \"gw\"\nsecret = \"cli-client-secret-xyz\"\n", ""), vec![], "clients"),
         (base_config("algorithms = [\"none\"]"), vec![], "jwt.algorithms"),
         (base_config(&format!("algorithms = [\"RS256\"]\npublic_key_file = \"{}\"", fixture("rs1024-public.pem"))), vec![], "jwt.public_key_file"),
+        (base_config(&format!("algorithms = [\"RS256\"]\npublic_key_file = \"{}\"", fixture("rs2047-public.pem"))), vec![], "jwt.public_key_file"),
         (base_config("[[jwt.issuers]]\nissuer = \"https://idp\"\nalgorithms = [\"RS256\"]\njwks_url = \"http://idp/jwks\""), vec![], "jwt.issuers[0].jwks_url"),
         (base_config("[[jwt.issuers]]\nissuer = \"https://idp\"\nalgorithms = [\"RS256\"]\njwks_url = \"https://idp/jwks\"\ndiscovery_url = \"https://idp/.well-known/openid-configuration\""), vec![], "jwt.issuers[0].issuer"),
         (base_config("[[jwt.issuers]]\nissuer = \"https://idp\"\nalgorithms = [\"none\"]\njwks_url = \"https://idp/jwks\""), vec![], "jwt.issuers[0].algorithms"),

@@ -6,8 +6,12 @@
 //! stop verifying at the next successful fetch. Symmetric (`oct`) and encryption keys are never
 //! taken from a JWKS.
 
+use std::fmt;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, so tests can run the staleness rules on a paused clock.
+use tokio::time::Instant;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
@@ -20,6 +24,39 @@ use crate::metrics::Metrics;
 const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 /// Retry delay after a failed background fetch (bounded by min_refresh_secs).
 const RETRY_SECS: u64 = 5;
+
+/// Why keys could not be had from the identity provider. The text is safe to log: it never
+/// holds a URL's query or a response body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// The request failed before an answer (connection, TLS, timeout).
+    Request(String),
+    /// The provider answered with this non-success status.
+    Status(u16),
+    /// The document is over 1 MiB.
+    TooLarge,
+    /// The document is not the JSON it should be.
+    Unparsable {
+        document: &'static str,
+        cause: String,
+    },
+    /// The document parsed but cannot be used (wrong issuer, no jwks_uri, no usable key...).
+    Unusable(&'static str),
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::Request(cause) => write!(f, "request failed: {cause}"),
+            FetchError::Status(status) => write!(f, "HTTP {status}"),
+            FetchError::TooLarge => f.write_str("document too large"),
+            FetchError::Unparsable { document, cause } => write!(f, "{document}: {cause}"),
+            FetchError::Unusable(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for FetchError {}
 
 /// The keys in use and when they were fetched.
 #[derive(Default)]
@@ -65,6 +102,8 @@ impl std::fmt::Debug for RemoteKeys {
 }
 
 impl RemoteKeys {
+    /// Prepares the HTTP client; nothing is fetched yet. Fails only when the client cannot
+    /// be built (the message is for the configuration error).
     pub fn new(settings: &IssuerSettings, metrics: Arc<Metrics>) -> Result<RemoteKeys, String> {
         let source = match (&settings.jwks_url, &settings.discovery_url) {
             (Some(url), None) => Source::Jwks(url.clone()),
@@ -120,7 +159,7 @@ impl RemoteKeys {
 
     /// Fetches now (waiting for a fetch already under way instead of starting another).
     /// Returns when the next background refresh is due.
-    pub async fn fetch_now(&self) -> Result<Duration, String> {
+    pub async fn fetch_now(&self) -> Result<Duration, FetchError> {
         let started = Instant::now();
         let mut state = self.fetch.lock().await;
         if state.last_success.is_some_and(|t| t >= started) {
@@ -148,21 +187,24 @@ impl RemoteKeys {
         self.fetch_locked(&mut state).await.is_ok()
     }
 
-    /// Keeps the keys fresh until the process ends.
-    pub fn spawn_refresher(self: &Arc<Self>) {
-        let this = Arc::clone(self);
+    /// Keeps the keys fresh in the background. The task holds only a weak reference between
+    /// fetches, so it ends once the key set is dropped (a rebuilt verifier, a test's app).
+    pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
+                let Some(this) = weak.upgrade() else { return };
                 let next = match this.fetch_now().await {
                     Ok(next) => next,
                     Err(_) => Duration::from_secs(RETRY_SECS).min(this.min_refresh),
                 };
+                drop(this);
                 tokio::time::sleep(next).await;
             }
-        });
+        })
     }
 
-    async fn fetch_locked(&self, state: &mut FetchState) -> Result<Duration, String> {
+    async fn fetch_locked(&self, state: &mut FetchState) -> Result<Duration, FetchError> {
         match self.download().await {
             Ok((keys, max_age)) => {
                 let count = keys.len();
@@ -189,54 +231,62 @@ impl RemoteKeys {
     }
 
     /// Downloads and parses the key set; also returns the response's Cache-Control max-age.
-    async fn download(&self) -> Result<(Vec<KeyEntry>, Option<Duration>), String> {
-        let jwks_url = match &self.source {
-            Source::Jwks(url) => url.clone(),
-            Source::Discovery(url) => {
-                let (body, _) = self.get(url).await?;
-                let doc: serde_json::Value = serde_json::from_slice(&body)
-                    .map_err(|e| format!("discovery document: {e}"))?;
-                // OpenID Connect Discovery §4.3: the document must name the issuer it is for.
-                if doc.get("issuer").and_then(|v| v.as_str()) != Some(self.issuer.as_str()) {
-                    return Err("the discovery document names another issuer".into());
+    async fn download(&self) -> Result<(Vec<KeyEntry>, Option<Duration>), FetchError> {
+        let jwks_url =
+            match &self.source {
+                Source::Jwks(url) => url.clone(),
+                Source::Discovery(url) => {
+                    let (body, _) = self.get(url).await?;
+                    let doc: serde_json::Value =
+                        serde_json::from_slice(&body).map_err(|e| FetchError::Unparsable {
+                            document: "discovery document",
+                            cause: e.to_string(),
+                        })?;
+                    // OpenID Connect Discovery §4.3: the document must name the issuer it is for.
+                    if doc.get("issuer").and_then(|v| v.as_str()) != Some(self.issuer.as_str()) {
+                        return Err(FetchError::Unusable(
+                            "the discovery document names another issuer",
+                        ));
+                    }
+                    let uri = doc.get("jwks_uri").and_then(|v| v.as_str()).ok_or(
+                        FetchError::Unusable("the discovery document has no jwks_uri"),
+                    )?;
+                    let allowed = uri.starts_with("https://")
+                        || (self.allow_http && uri.starts_with("http://"));
+                    if !allowed {
+                        return Err(FetchError::Unusable("jwks_uri must be https"));
+                    }
+                    uri.to_owned()
                 }
-                let uri = doc
-                    .get("jwks_uri")
-                    .and_then(|v| v.as_str())
-                    .ok_or("the discovery document has no jwks_uri")?;
-                let allowed =
-                    uri.starts_with("https://") || (self.allow_http && uri.starts_with("http://"));
-                if !allowed {
-                    return Err("jwks_uri must be https".into());
-                }
-                uri.to_owned()
-            }
-        };
+            };
         let (body, max_age) = self.get(&jwks_url).await?;
-        let set: JwkSet = serde_json::from_slice(&body).map_err(|e| format!("JWKS: {e}"))?;
+        let set: JwkSet = serde_json::from_slice(&body).map_err(|e| FetchError::Unparsable {
+            document: "JWKS",
+            cause: e.to_string(),
+        })?;
         let keys: Vec<KeyEntry> = set.keys.iter().filter_map(key_entry).collect();
         if keys.is_empty() {
-            return Err("the JWKS has no usable signing key".into());
+            return Err(FetchError::Unusable("the JWKS has no usable signing key"));
         }
         Ok((keys, max_age))
     }
 
-    async fn get(&self, url: &str) -> Result<(Vec<u8>, Option<Duration>), String> {
+    async fn get(&self, url: &str) -> Result<(Vec<u8>, Option<Duration>), FetchError> {
         let res = self
             .client
             .get(url)
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(|e| format!("request failed: {}", e.without_url()))?;
+            .map_err(|e| FetchError::Request(e.without_url().to_string()))?;
         if !res.status().is_success() {
-            return Err(format!("HTTP {}", res.status().as_u16()));
+            return Err(FetchError::Status(res.status().as_u16()));
         }
         if res
             .content_length()
             .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
         {
-            return Err("document too large".into());
+            return Err(FetchError::TooLarge);
         }
         let max_age = res
             .headers()
@@ -255,9 +305,9 @@ impl RemoteKeys {
         let body = res
             .bytes()
             .await
-            .map_err(|e| format!("reading the body failed: {}", e.without_url()))?;
+            .map_err(|e| FetchError::Request(e.without_url().to_string()))?;
         if body.len() > MAX_DOCUMENT_BYTES {
-            return Err("document too large".into());
+            return Err(FetchError::TooLarge);
         }
         Ok((body.to_vec(), max_age))
     }
@@ -308,4 +358,77 @@ fn key_entry(jwk: &jsonwebtoken::jwk::Jwk) -> Option<KeyEntry> {
         alg,
         key: DecodingKey::from_jwk(jwk).ok()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(jwks_url: &str, max_stale_secs: u64) -> IssuerSettings {
+        IssuerSettings {
+            issuer: "https://idp.test".into(),
+            audience: vec![],
+            algorithms: vec!["RS256".into()],
+            hmac_secret: None,
+            public_key_file: None,
+            public_keys: vec![],
+            jwks_url: Some(jwks_url.into()),
+            discovery_url: None,
+            allow_http: true,
+            refresh_secs: 300,
+            min_refresh_secs: 60,
+            max_refresh_secs: 3600,
+            unknown_kid_refetch_secs: 30,
+            max_stale_secs,
+            fetch_timeout_ms: 2000,
+        }
+    }
+
+    /// A key set as a successful fetch leaves it.
+    fn install(remote: &RemoteKeys) {
+        *remote.snapshot.write().unwrap() = Arc::new(KeySnapshot {
+            keys: vec![KeyEntry {
+                kid: Some("k1".into()),
+                kind: KeyKind::Hmac,
+                alg: None,
+                key: DecodingKey::from_secret(b"only the snapshot's age matters here"),
+            }],
+            fetched_at: Some(Instant::now()),
+        });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fetched_keys_stay_usable_for_max_stale_secs_and_not_a_moment_longer() {
+        let remote = RemoteKeys::new(
+            &settings("http://127.0.0.1:1/jwks", 10),
+            Arc::new(Metrics::new()),
+        )
+        .unwrap();
+        assert!(!remote.is_usable(), "nothing fetched yet");
+        install(&remote);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(remote.is_usable());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(!remote.is_usable());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_refresher_ends_when_its_key_set_is_dropped() {
+        // Port 1 refuses at once, so every fetch fails and the refresher waits to retry.
+        let remote = Arc::new(
+            RemoteKeys::new(
+                &settings("http://127.0.0.1:1/jwks", 10),
+                Arc::new(Metrics::new()),
+            )
+            .unwrap(),
+        );
+        let refresher = remote.spawn_refresher();
+        tokio::task::yield_now().await;
+        assert!(!refresher.is_finished());
+        drop(remote);
+        tokio::time::timeout(Duration::from_secs(3600), refresher)
+            .await
+            .expect("the refresher ended")
+            .unwrap();
+    }
 }

@@ -299,8 +299,16 @@ async fn cached_keys_keep_working_while_the_provider_is_down_until_they_are_too_
         .metrics()
         .await
         .contains(r#"introspectd_jwks_fetches_total{issuer="https://idp.test",result="error"}"#));
-    // Past max_stale_secs the keys are no longer trusted.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Past max_stale_secs (1 s here) the keys are no longer trusted; the exact boundary is
+    // jwks::tests' paused-clock test, this polls the whole service for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.introspect_json(&token).await["active"] == true {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stale keys still verify"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     app.assert_inactive(&token).await;
     assert_eq!(ready(&app).await, 503);
     idp.set_down(false);
@@ -379,11 +387,15 @@ async fn two_issuers_keep_their_own_keys_and_audiences() {
 #[tokio::test]
 async fn rsa_keys_under_2048_bits_in_a_jwks_are_not_used() {
     let small = IdpKey::new("rsa-1024", Algorithm::RS256, "rs1024-private.pem");
+    // One bit short: the size is counted in bits, not in bytes of the modulus.
+    let just_short = IdpKey::new("rsa-2047", Algorithm::RS256, "rs2047-private.pem");
     let good = rsa1();
-    let idp = Idp::start(&[&small, &good]).await;
+    let idp = Idp::start(&[&small, &just_short, &good]).await;
     let app = app_with(vec![idp.issuer(&["RS256"], "api")]).await;
     assert_eq!(ready(&app).await, 200);
     app.assert_inactive(&small.token(IDP, "api", None)).await;
+    app.assert_inactive(&just_short.token(IDP, "api", None))
+        .await;
     app.assert_active(&good.token(IDP, "api", None)).await;
     assert!(app
         .metrics()
