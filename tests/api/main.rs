@@ -9,6 +9,7 @@ mod client_auth;
 mod corpus;
 mod data_loss;
 mod durability;
+mod health;
 mod introspect;
 mod jwks;
 mod nginx;

@@ -1,0 +1,82 @@
+//! Health, readiness and metrics: the probes answer, readiness follows the store, and the
+//! scrape is valid Prometheus text that promtool accepts.
+
+use introspectd::config::Backend;
+
+use crate::helpers::{token, TestApp};
+
+#[tokio::test]
+async fn probes_and_metrics_answer() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    for path in ["/healthz", "/readyz"] {
+        let res = app.get(path).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.headers()["cache-control"], "no-store");
+    }
+    app.assert_active(&token("alice")).await;
+    let res = app.get("/metrics").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = res.text().await.unwrap();
+    for name in [
+        "introspectd_requests_total",
+        "introspectd_request_duration_seconds_bucket",
+        "introspectd_revocations_total",
+        "introspectd_store_errors_total",
+        "introspectd_store_duration_seconds_bucket",
+    ] {
+        assert!(text.contains(name), "{name} missing");
+    }
+    assert!(text.contains(
+        r#"introspectd_request_duration_seconds_bucket{endpoint="introspect",le="0.0005"}"#
+    ));
+}
+
+#[tokio::test]
+async fn metrics_pass_promtool_check_metrics() {
+    use std::io::Write;
+    let app = TestApp::spawn(Backend::Redis).await;
+    let t = token("alice");
+    app.assert_active(&t).await;
+    assert_eq!(app.revoke(&t).await.status(), 200);
+    assert_eq!(app.get("/readyz").send().await.unwrap().status(), 200);
+    let scrape = app.metrics().await;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs (make test installs Debian's prometheus package)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(scrape.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{scrape}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn the_ready_gauge_follows_what_readyz_last_found() {
+    let mut app = TestApp::spawn(Backend::Redis).await;
+    assert_eq!(app.get("/readyz").send().await.unwrap().status(), 200);
+    assert_eq!(app.metric("introspectd_ready").await, 1.0);
+    app.redis_mut().stop();
+    assert_eq!(app.get("/readyz").send().await.unwrap().status(), 503);
+    assert_eq!(app.metric("introspectd_ready").await, 0.0);
+    // Liveness does not depend on the store.
+    assert_eq!(app.get("/healthz").send().await.unwrap().status(), 200);
+    app.redis_mut().restart();
+    assert_eq!(app.get("/readyz").send().await.unwrap().status(), 200);
+    assert_eq!(app.metric("introspectd_ready").await, 1.0);
+}
