@@ -8,7 +8,8 @@
 //! to bench/RESULTS.md. Everything it starts is killed on drop, on failure too. It asserts
 //! nothing about speed: it reports.
 //!
-//! - `procs`: the processes, and what is read from Redis.
+//! - `procs`: the HTTP servers, and what is read from Redis.
+//! - `support` (tests/support/redis.rs, shared with the tests): redis-server and the cluster.
 //! - `load`: wrk, redis-benchmark, the closed-loop client, the service's own counts.
 //! - `cases`: the servers, tokens and cases.
 //! - `report`: the Markdown report and the targets.
@@ -20,6 +21,8 @@ mod cases;
 mod load;
 mod procs;
 mod report;
+#[path = "../tests/support/redis.rs"]
+mod support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -147,7 +150,8 @@ fn run(dir: &Path, knobs: &Knobs) -> Result<()> {
         .filter(|b| b.exists())
         .ok_or("target/release/introspectd is missing: run `make bench`")?;
 
-    let (_redis, redis_port) = procs::start_redis(dir)?;
+    let redis = support::TestRedis::start_ephemeral();
+    let redis_port = redis.port;
     let mut conn = procs::connect(redis_port)?;
     let before = procs::info_field(&mut conn, "memory", "used_memory")?;
     let started = Instant::now();
@@ -177,7 +181,8 @@ fn run(dir: &Path, knobs: &Knobs) -> Result<()> {
     let redis_store =
         format!("backend = \"redis\"\nredis_url = \"redis://127.0.0.1:{redis_port}/0\"");
     let memory_store = "backend = \"memory\"";
-    let (_cluster, cluster_ports) = procs::start_cluster(dir)?;
+    let cluster = support::start_cluster(false, 5000);
+    let cluster_ports: Vec<u16> = cluster.iter().map(|n| n.port).collect();
     let seeds: Vec<String> = cluster_ports
         .iter()
         .map(|p| format!("\"redis://127.0.0.1:{p}\""))

@@ -1,21 +1,15 @@
-//! The processes a bench run starts (redis-server, a Redis Cluster, introspectd instances, the
-//! bare actix-web ceiling), each killed when dropped, and what the bench reads from Redis.
+//! The HTTP servers a bench run starts (introspectd instances, the bare actix-web ceiling), each
+//! killed when dropped, and what the bench reads from Redis. Redis itself comes from
+//! tests/support/redis.rs, shared with the tests.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use deadpool_redis::redis;
 
+use crate::support::{commandstat_calls, free_port};
 use crate::{Result, CLIENT, CLIENT_SECRET, ISSUER};
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("an ephemeral port is available")
-}
 
 /// A child process killed when dropped.
 pub struct Proc {
@@ -106,83 +100,12 @@ pub fn start_introspectd(
     Ok(Server { proc, port })
 }
 
-/// A redis-server of the bench's own: free port, no persistence.
-pub fn start_redis(dir: &Path) -> Result<(Proc, u16)> {
-    let port = free_port();
-    let proc = spawn(
-        "redis-server",
-        Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir),
-    )?;
-    let client = client(port)?;
-    wait_until(|| client.get_connection().is_ok(), "redis-server")?;
-    Ok((proc, port))
-}
-
 pub fn client(port: u16) -> Result<redis::Client> {
     redis::Client::open(format!("redis://127.0.0.1:{port}/0")).map_err(|e| e.to_string())
 }
 
 pub fn connect(port: u16) -> Result<redis::Connection> {
     client(port)?.get_connection().map_err(|e| e.to_string())
-}
-
-/// A 6-node Redis Cluster (3 masters, 3 replicas) on free ports, no persistence.
-pub fn start_cluster(dir: &Path) -> Result<(Vec<Proc>, Vec<u16>)> {
-    let mut procs = Vec::new();
-    let mut ports = Vec::new();
-    for i in 0..6 {
-        let node_dir = dir.join(format!("cluster-{i}"));
-        std::fs::create_dir_all(&node_dir).map_err(|e| e.to_string())?;
-        let port = free_port();
-        procs.push(spawn(
-            "redis-server",
-            Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .args(["--cluster-enabled", "yes"])
-                .args(["--cluster-config-file", "nodes.conf"])
-                .args(["--cluster-node-timeout", "5000"])
-                .arg("--dir")
-                .arg(&node_dir),
-        )?);
-        ports.push(port);
-    }
-    for port in &ports {
-        let client = client(*port)?;
-        wait_until(|| client.get_connection().is_ok(), "cluster node")?;
-    }
-    let status = Command::new("redis-cli")
-        .args(["--cluster", "create"])
-        .args(ports.iter().map(|p| format!("127.0.0.1:{p}")))
-        .args(["--cluster-replicas", "1", "--cluster-yes"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map_err(|e| format!("redis-cli: {e}"))?;
-    if !status.success() {
-        return Err("redis-cli --cluster create failed".into());
-    }
-    for port in &ports {
-        let client = client(*port)?;
-        let cluster_ok = || {
-            client
-                .get_connection()
-                .ok()
-                .and_then(|mut c| {
-                    redis::cmd("CLUSTER")
-                        .arg("INFO")
-                        .query::<String>(&mut c)
-                        .ok()
-                })
-                .is_some_and(|i| i.contains("cluster_state:ok"))
-        };
-        wait_until(cluster_ok, "the cluster")?;
-    }
-    Ok((procs, ports))
 }
 
 pub fn reset_stats(ports: &[u16]) -> Result<()> {
@@ -205,7 +128,7 @@ pub fn service_commands(ports: &[u16], only_lookups: bool) -> Result<u64> {
             .arg("commandstats")
             .query(&mut connect(*port)?)
             .map_err(|e| e.to_string())?;
-        total += command_calls(&info, |name| {
+        total += commandstat_calls(&info, |name| {
             if only_lookups {
                 name == "mget" || name == "get"
             } else {
@@ -225,20 +148,4 @@ pub fn info_field(conn: &mut redis::Connection, section: &str, field: &str) -> R
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| format!("INFO {section} has no {field}"))
-}
-
-/// Sums the `calls=` of the `INFO commandstats` lines whose command name `keep` accepts.
-fn command_calls(info: &str, keep: impl Fn(&str) -> bool) -> u64 {
-    info.lines()
-        .filter_map(|l| l.strip_prefix("cmdstat_")?.split_once(':'))
-        .filter(|(name, _)| keep(name))
-        .filter_map(|(_, stats)| {
-            stats
-                .strip_prefix("calls=")?
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
 }

@@ -2,6 +2,8 @@
 //! test. Store-dependent tests run on both backends (`on_both_backends!`).
 
 mod helpers;
+#[path = "../support/redis.rs"]
+mod support;
 
 mod auth;
 mod chaos;

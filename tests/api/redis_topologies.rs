@@ -9,62 +9,18 @@ use deadpool_redis::redis;
 use introspectd::config::{Backend, RedisMode, Secret};
 
 use crate::helpers::{
-    commandstat_calls, free_port, test_settings, token, token_with, TempDir, TestApp,
+    commandstat_calls, free_port, test_settings, token, token_with, TempDir, TestApp, TestRedis,
 };
+use crate::support::{cluster_is_ok, start_cluster, wait_until};
 
-/// A redis-server process with its own directory, killed on drop.
-struct Node {
+/// A sentinel process with its own directory, killed on drop.
+struct Sentinel {
     port: u16,
-    child: Option<Child>,
+    child: Child,
     _dir: TempDir,
 }
 
-impl Node {
-    fn start(extra: &[&str]) -> Node {
-        let dir = TempDir::new();
-        for _ in 0..5 {
-            let port = free_port();
-            let mut child = Command::new("redis-server")
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                ])
-                .arg("--dir")
-                .arg(&dir.0)
-                .args(["--logfile", &format!("redis-{port}.log")])
-                .args(extra)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server runs");
-            let own = format!("process_id:{}\r\n", child.id());
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                let info: Option<String> = redis::Client::open(format!("redis://127.0.0.1:{port}"))
-                    .ok()
-                    .and_then(|c| c.get_connection().ok())
-                    .and_then(|mut c| redis::cmd("INFO").arg("server").query(&mut c).ok());
-                if info.is_some_and(|i| i.contains(&own)) {
-                    return Node {
-                        port,
-                        child: Some(child),
-                        _dir: dir,
-                    };
-                }
-                assert!(Instant::now() < deadline, "redis-server did not start");
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-        panic!("no free port for redis-server");
-    }
-
+impl Sentinel {
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
@@ -77,41 +33,18 @@ impl Node {
         }
         cmd.query(&mut conn)
     }
-
-    fn info(&self, section: &str) -> String {
-        self.cmd(&["INFO", section]).unwrap_or_default()
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
-impl Drop for Node {
+impl Drop for Sentinel {
     fn drop(&mut self) {
-        self.kill();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
-}
-
-fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn cluster_state_ok(node: &Node) -> bool {
-    node.cmd::<String>(&["CLUSTER", "INFO"])
-        .is_ok_and(|i| i.contains("cluster_state:ok"))
 }
 
 /// Token checks (MGET) the service made on these nodes since their last CONFIG RESETSTAT. The
 /// generation watcher's GET, once a second, and cluster housekeeping are not checks.
-fn service_calls(nodes: &[Node]) -> u64 {
+fn service_calls(nodes: &[TestRedis]) -> u64 {
     nodes
         .iter()
         .map(|n| commandstat_calls(&n.info("commandstats"), |c| c == "mget"))
@@ -124,34 +57,7 @@ async fn ready(app: &TestApp) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_cluster_serves_checks_in_one_command_and_survives_a_master_failover() {
-    let cluster_args = [
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        "nodes.conf",
-        "--cluster-node-timeout",
-        "1000",
-        "--appendonly",
-        "yes",
-    ];
-    let mut nodes: Vec<Node> = (0..6).map(|_| Node::start(&cluster_args)).collect();
-    let addresses: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("127.0.0.1:{}", n.port))
-        .collect();
-    let status = Command::new("redis-cli")
-        .args(["--cluster", "create"])
-        .args(&addresses)
-        .args(["--cluster-replicas", "1", "--cluster-yes"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("redis-cli runs");
-    assert!(status.success(), "redis-cli --cluster create failed");
-    wait_until("the cluster to be ok", Duration::from_secs(20), || {
-        nodes.iter().all(cluster_state_ok)
-    });
-
+    let mut nodes = start_cluster(true, 1000);
     let mut settings = test_settings(Backend::Redis, None);
     settings.store.redis_mode = RedisMode::Cluster;
     settings.store.connect_timeout_ms = 2000;
@@ -170,13 +76,13 @@ async fn a_redis_cluster_serves_checks_in_one_command_and_survives_a_master_fail
     for (t, _) in &tokens[..40] {
         assert_eq!(app.revoke(t).await.status(), 200);
     }
-    let masters: Vec<&Node> = nodes
+    let masters: Vec<&TestRedis> = nodes
         .iter()
         .filter(|n| n.info("replication").contains("role:master"))
         .collect();
     assert_eq!(masters.len(), 3);
     for master in &masters {
-        let keys: i64 = master.cmd(&["DBSIZE"]).unwrap();
+        let keys: i64 = master.cmd(&["DBSIZE"]);
         assert!(keys > 0, "a master holds no revocation");
     }
     // One command per check, in cluster mode too.
@@ -184,7 +90,7 @@ async fn a_redis_cluster_serves_checks_in_one_command_and_survives_a_master_fail
         app.assert_active(&t.0).await;
     }
     for node in &nodes {
-        let _: () = node.cmd(&["CONFIG", "RESETSTAT"]).unwrap();
+        let _: () = node.cmd(&["CONFIG", "RESETSTAT"]);
     }
     for (t, _) in &tokens {
         assert_eq!(app.introspect(t).await.status(), 200);
@@ -198,16 +104,16 @@ async fn a_redis_cluster_serves_checks_in_one_command_and_survives_a_master_fail
     // Let the replicas catch up, then kill a master: its replica is promoted and the service
     // follows without a restart; no revocation replicated before the kill is lost.
     for master in &masters {
-        let _: i64 = master.cmd(&["WAIT", "1", "2000"]).unwrap();
+        let _: i64 = master.cmd(&["WAIT", "1", "2000"]);
     }
     let victim = nodes
         .iter()
         .position(|n| n.info("replication").contains("role:master"))
         .unwrap();
-    nodes[victim].kill();
-    let survivors: Vec<&Node> = nodes.iter().filter(|n| n.child.is_some()).collect();
+    nodes[victim].stop();
+    let survivors: Vec<&TestRedis> = nodes.iter().filter(|n| n.is_running()).collect();
     wait_until("a replica to be promoted", Duration::from_secs(30), || {
-        survivors.iter().all(|n| cluster_state_ok(n))
+        cluster_is_ok(&survivors)
     });
     // During the window some checks are denied (503); afterwards every check succeeds again.
     let mut unavailable = 0;
@@ -244,9 +150,9 @@ async fn a_redis_cluster_serves_checks_in_one_command_and_survives_a_master_fail
     // the generation marker is read in the background every second, so the revoked tokens, whose
     // entries are gone, become inactive with every other token issued before the loss.
     assert_eq!(app.metric("introspectd_store_data_loss_total").await, 0.0);
-    for node in nodes.iter().filter(|n| n.child.is_some()) {
+    for node in nodes.iter().filter(|n| n.is_running()) {
         if node.info("replication").contains("role:master") {
-            let _: () = node.cmd(&["FLUSHALL"]).unwrap();
+            let _: () = node.cmd(&["FLUSHALL"]);
         }
     }
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -273,8 +179,15 @@ async fn a_redis_cluster_serves_checks_in_one_command_and_survives_a_master_fail
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_mode_follows_a_forced_failover() {
-    let master = Node::start(&["--appendonly", "yes"]);
-    let replica = Node::start(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let master = TestRedis::start();
+    let replica = TestRedis::start_with_args(
+        false,
+        vec![
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            master.port.to_string(),
+        ],
+    );
     wait_until("the replica link", Duration::from_secs(10), || {
         replica
             .info("replication")
@@ -310,13 +223,13 @@ async fn sentinel_mode_follows_a_forced_failover() {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server --sentinel runs");
-        sentinels.push(Node {
+        sentinels.push(Sentinel {
             port,
-            child: Some(child),
+            child,
             _dir: dir,
         });
     }
-    let sentinel_master_port = |s: &Node| -> Option<String> {
+    let sentinel_master_port = |s: &Sentinel| -> Option<String> {
         s.cmd::<Vec<String>>(&["SENTINEL", "get-master-addr-by-name", "mymaster"])
             .ok()
             .and_then(|v| v.get(1).cloned())
@@ -343,7 +256,7 @@ async fn sentinel_mode_follows_a_forced_failover() {
     let active = token("bob");
     assert_eq!(app.revoke(&revoked).await.status(), 200);
     app.assert_inactive(&revoked).await;
-    let _: i64 = master.cmd(&["WAIT", "1", "2000"]).unwrap();
+    let _: i64 = master.cmd(&["WAIT", "1", "2000"]);
 
     let _: () = sentinels[0]
         .cmd(&["SENTINEL", "FAILOVER", "mymaster"])
@@ -377,11 +290,11 @@ async fn sentinel_mode_follows_a_forced_failover() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let on_new_master: i64 = replica.cmd(&["DBSIZE"]).unwrap();
+    let on_new_master: i64 = replica.cmd(&["DBSIZE"]);
     assert!(
         on_new_master >= 3,
         "revocations are written to the promoted master ({on_new_master} keys there, {} on the old master)",
-        master.cmd::<i64>(&["DBSIZE"]).unwrap_or(-1)
+        master.try_cmd::<i64>(&["DBSIZE"]).unwrap_or(-1)
     );
     app.assert_inactive(&revoked).await;
     app.assert_active(&active).await;
