@@ -1,0 +1,11 @@
+//! The real binary: configuration errors stop start-up with one line naming the key, environment
+//! overrides work, `mint` output verifies, and nothing secret reaches the logs.
+//!
+//! - `config_errors`: bad configuration, one line naming the key.
+//! - `mint`: `introspectd mint` with every key type.
+//! - `serve`: the running service: environment, logs, healthcheck, SIGTERM.
+
+mod config_errors;
+mod mint;
+mod serve;
+mod support;
