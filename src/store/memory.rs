@@ -121,6 +121,8 @@ impl MemoryStore {
                 .remove(&(previous.expires_at, key.to_owned()));
         }
         state.expirations.insert((expires_at, key.to_owned()));
+        // Release the lock before notifying, so the woken purge task does not block on it at
+        // once (as in mini-redis db.rs).
         drop(state);
         if wake {
             self.shared().wake.notify_one();

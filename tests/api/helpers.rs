@@ -18,6 +18,26 @@ pub const ISSUER: &str = "https://issuer.test";
 pub const CLIENT_ID: &str = "gateway";
 pub const CLIENT_SECRET: &str = "gateway-secret";
 
+/// Logs of every app in the test process go to stderr when `TEST_LOG` is set (its value is
+/// the level, e.g. `TEST_LOG=debug`; any other value means `info`), and nowhere otherwise, so a
+/// failing test can be rerun with its logs (after zero2prod's `TEST_LOG`).
+fn init_test_log() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let Ok(level) = std::env::var("TEST_LOG") else {
+            return;
+        };
+        let level = match level.as_str() {
+            "error" | "warn" | "info" | "debug" | "trace" => level,
+            _ => "info".to_owned(),
+        };
+        introspectd::telemetry::init(&introspectd::config::LogSettings {
+            level,
+            format: introspectd::config::LogFormat::Text,
+        });
+    });
+}
+
 /// The configuration every test starts from; `tweak` adjusts it per test.
 pub fn test_settings(backend: Backend, redis_url: Option<&str>) -> Settings {
     let dir = TempDir::new();
@@ -107,6 +127,7 @@ impl TestApp {
     }
 
     pub async fn spawn_settings(settings: Settings) -> TestApp {
+        init_test_log();
         let app = Application::build(settings)
             .await
             .expect("the test application builds");
