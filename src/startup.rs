@@ -36,9 +36,8 @@ impl Application {
         let auth = AuthOptions::from_settings(&settings.auth)?;
         let metrics = Arc::new(Metrics::new());
         let remote = |i: usize, issuer: &IssuerSettings| {
-            RemoteKeys::new(issuer, Arc::clone(&metrics))
-                .map(Arc::new)
-                .map_err(|e| ConfigError::new(format!("jwt.issuers[{i}].issuer"), e))
+            let key = format!("jwt.issuers[{i}].issuer");
+            RemoteKeys::new(issuer, &key, Arc::clone(&metrics)).map(Arc::new)
         };
         let verifier = Verifier::build(&settings.jwt, Some(&remote))?;
         if settings.jwt.issuers.is_empty() {

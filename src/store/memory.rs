@@ -25,13 +25,19 @@ struct Shared {
 
 #[derive(Default)]
 struct State {
+    /// The live entries (and expired ones the purge task has not reached yet, which lookups
+    /// skip by their deadline).
     entries: HashMap<String, Entry>,
+    /// Every entry's deadline, in order, so the purge task finds the next one without a scan.
     expirations: BTreeSet<(Instant, String)>,
+    /// Set when the last store handle is dropped: the purge task then ends.
     closed: bool,
 }
 
 struct Entry {
+    /// 1 for a revoked token; the not_before (unix seconds) for a subject.
     value: i64,
+    /// When the entry stops counting, on the monotonic clock.
     expires_at: Instant,
 }
 

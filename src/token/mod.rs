@@ -6,7 +6,8 @@
 //! - `keys`: key kinds, the algorithm allowlist, HMAC and RSA minimums, a key entry.
 //! - `pem`: PEM key files read once, classified and measured.
 //! - `issuers`: the trusted issuers and their key sources, built from the settings.
-//! - `jwks`: keys fetched from identity providers (JWKS, OpenID Connect discovery).
+//! - `jwks`: keys fetched from identity providers (JWKS, OpenID Connect discovery); its
+//!   `document` reads what comes over the wire.
 //! - `signer`: `introspectd mint` and the start-up self-test.
 
 pub mod claims;

@@ -6,57 +6,25 @@
 //! stop verifying at the next successful fetch. Symmetric (`oct`) and encryption keys are never
 //! taken from a JWKS.
 
-use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 // tokio's clock, so tests can run the staleness rules on a paused clock.
 use tokio::time::Instant;
 
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::jwk::JwkSet;
 
-use super::keys::{rsa_modulus_bits, KeyEntry, KeyKind, MIN_RSA_BITS};
-use crate::config::IssuerSettings;
+mod document;
+
+use document::key_entry;
+pub use document::FetchError;
+
+use super::keys::KeyEntry;
+use crate::config::{ConfigError, IssuerSettings};
 use crate::metrics::Metrics;
 
-/// Largest JWKS or discovery document accepted.
-const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 /// Retry delay after a failed background fetch (bounded by min_refresh_secs).
 const RETRY_SECS: u64 = 5;
-
-/// Why keys could not be had from the identity provider. The text is safe to log: it never
-/// holds a URL's query or a response body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FetchError {
-    /// The request failed before an answer (connection, TLS, timeout).
-    Request(String),
-    /// The provider answered with this non-success status.
-    Status(u16),
-    /// The document is over 1 MiB.
-    TooLarge,
-    /// The document is not the JSON it should be.
-    Unparsable {
-        document: &'static str,
-        cause: String,
-    },
-    /// The document parsed but cannot be used (wrong issuer, no jwks_uri, no usable key...).
-    Unusable(&'static str),
-}
-
-impl fmt::Display for FetchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FetchError::Request(cause) => write!(f, "request failed: {cause}"),
-            FetchError::Status(status) => write!(f, "HTTP {status}"),
-            FetchError::TooLarge => f.write_str("document too large"),
-            FetchError::Unparsable { document, cause } => write!(f, "{document}: {cause}"),
-            FetchError::Unusable(why) => f.write_str(why),
-        }
-    }
-}
-
-impl std::error::Error for FetchError {}
 
 /// The keys in use and when they were fetched.
 #[derive(Default)]
@@ -102,13 +70,17 @@ impl std::fmt::Debug for RemoteKeys {
 }
 
 impl RemoteKeys {
-    /// Prepares the HTTP client; nothing is fetched yet. Fails only when the client cannot
-    /// be built (the message is for the configuration error).
-    pub fn new(settings: &IssuerSettings, metrics: Arc<Metrics>) -> Result<RemoteKeys, String> {
+    /// Prepares the HTTP client; nothing is fetched yet. `key` names the issuer's entry in
+    /// configuration errors.
+    pub fn new(
+        settings: &IssuerSettings,
+        key: &str,
+        metrics: Arc<Metrics>,
+    ) -> Result<RemoteKeys, ConfigError> {
         let source = match (&settings.jwks_url, &settings.discovery_url) {
             (Some(url), None) => Source::Jwks(url.clone()),
             (None, Some(url)) => Source::Discovery(url.clone()),
-            _ => return Err("needs jwks_url or discovery_url".into()),
+            _ => return Err(ConfigError::new(key, "needs jwks_url or discovery_url")),
         };
         let timeout = Duration::from_millis(settings.fetch_timeout_ms);
         let client = reqwest::Client::builder()
@@ -117,7 +89,7 @@ impl RemoteKeys {
             .redirect(reqwest::redirect::Policy::limited(3))
             .https_only(!settings.allow_http)
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(|e| ConfigError::new(key, format!("cannot build the HTTP client: {e}")))?;
         if settings.allow_http {
             tracing::warn!(issuer = %settings.issuer, "allow_http: keys may be fetched over plain HTTP");
         }
@@ -236,7 +208,7 @@ impl RemoteKeys {
             match &self.source {
                 Source::Jwks(url) => url.clone(),
                 Source::Discovery(url) => {
-                    let (body, _) = self.get(url).await?;
+                    let (body, _) = document::get(&self.client, url).await?;
                     let doc: serde_json::Value =
                         serde_json::from_slice(&body).map_err(|e| FetchError::Unparsable {
                             document: "discovery document",
@@ -259,7 +231,7 @@ impl RemoteKeys {
                     uri.to_owned()
                 }
             };
-        let (body, max_age) = self.get(&jwks_url).await?;
+        let (body, max_age) = document::get(&self.client, &jwks_url).await?;
         let set: JwkSet = serde_json::from_slice(&body).map_err(|e| FetchError::Unparsable {
             document: "JWKS",
             cause: e.to_string(),
@@ -270,99 +242,13 @@ impl RemoteKeys {
         }
         Ok((keys, max_age))
     }
-
-    async fn get(&self, url: &str) -> Result<(Vec<u8>, Option<Duration>), FetchError> {
-        let res = self
-            .client
-            .get(url)
-            .header("accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| FetchError::Request(e.without_url().to_string()))?;
-        if !res.status().is_success() {
-            return Err(FetchError::Status(res.status().as_u16()));
-        }
-        if res
-            .content_length()
-            .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
-        {
-            return Err(FetchError::TooLarge);
-        }
-        let max_age = res
-            .headers()
-            .get_all("cache-control")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .find_map(|d| {
-                d.trim()
-                    .strip_prefix("max-age=")?
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-            .map(Duration::from_secs);
-        let body = res
-            .bytes()
-            .await
-            .map_err(|e| FetchError::Request(e.without_url().to_string()))?;
-        if body.len() > MAX_DOCUMENT_BYTES {
-            return Err(FetchError::TooLarge);
-        }
-        Ok((body.to_vec(), max_age))
-    }
-}
-
-/// A JWK as a verification key: signature keys of supported types only.
-fn key_entry(jwk: &jsonwebtoken::jwk::Jwk) -> Option<KeyEntry> {
-    if matches!(
-        jwk.common.public_key_use,
-        Some(PublicKeyUse::Encryption) | Some(PublicKeyUse::Other(_))
-    ) {
-        return None;
-    }
-    let kind = match &jwk.algorithm {
-        // RFC 7518 §3.3: RSA keys under 2048 bits are refused.
-        AlgorithmParameters::RSA(rsa) => {
-            let modulus = base64::Engine::decode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                rsa.n.as_bytes(),
-            )
-            .ok()?;
-            if rsa_modulus_bits(&modulus) < MIN_RSA_BITS {
-                return None;
-            }
-            KeyKind::Rsa
-        }
-        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
-            EllipticCurve::P256 => KeyKind::EcP256,
-            EllipticCurve::P384 => KeyKind::EcP384,
-            _ => return None,
-        },
-        AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
-            KeyKind::Ed25519
-        }
-        // Never a shared secret from a published document; unknown types are skipped.
-        _ => return None,
-    };
-    let alg = match jwk.common.key_algorithm {
-        Some(a) => Some(Algorithm::try_from(a).ok()?),
-        None => None,
-    };
-    if alg.is_some_and(|a| KeyKind::of(a) != kind) {
-        return None;
-    }
-    Some(KeyEntry {
-        kid: jwk.common.key_id.clone(),
-        kind,
-        alg,
-        key: DecodingKey::from_jwk(jwk).ok()?,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::keys::KeyKind;
+    use jsonwebtoken::DecodingKey;
 
     fn settings(jwks_url: &str, max_stale_secs: u64) -> IssuerSettings {
         IssuerSettings {
@@ -401,6 +287,7 @@ mod tests {
     async fn fetched_keys_stay_usable_for_max_stale_secs_and_not_a_moment_longer() {
         let remote = RemoteKeys::new(
             &settings("http://127.0.0.1:1/jwks", 10),
+            "jwt.issuers[0].issuer",
             Arc::new(Metrics::new()),
         )
         .unwrap();
@@ -418,6 +305,7 @@ mod tests {
         let remote = Arc::new(
             RemoteKeys::new(
                 &settings("http://127.0.0.1:1/jwks", 10),
+                "jwt.issuers[0].issuer",
                 Arc::new(Metrics::new()),
             )
             .unwrap(),
