@@ -152,13 +152,16 @@ impl TestRedis {
             if let Ok(Some(_)) = child.try_wait() {
                 return false;
             }
-            // Only our own server counts: another one may listen on a reused port.
+            // Only our own server counts: another one may listen on a reused port. And only
+            // once it has loaded its AOF: until then it answers most commands with LOADING.
             if let Ok(mut conn) = self.client().get_connection() {
-                if let Ok(info) = redis::cmd("INFO").arg("server").query::<String>(&mut conn) {
-                    if info.contains(&own) {
-                        self.child = Some(child);
-                        return true;
-                    }
+                let info = redis::cmd("INFO")
+                    .arg("server")
+                    .arg("persistence")
+                    .query::<String>(&mut conn);
+                if info.is_ok_and(|i| i.contains(&own) && i.contains("loading:0\r\n")) {
+                    self.child = Some(child);
+                    return true;
                 }
             }
             assert!(
