@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::config::Backend;
+
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
     TextEncoder,
@@ -104,9 +106,11 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Defines and registers every metric. One piece on purpose: it is a flat list of
-    /// definitions, and splitting it would only scatter the names a reader looks for.
-    pub fn new() -> Metrics {
+    /// Defines and registers every metric; the Redis store's own facts (data loss, eviction
+    /// policy, AOF) only for that backend, where they mean something. One piece on purpose: it
+    /// is a flat list of definitions, and splitting it would only scatter the names a reader
+    /// looks for.
+    pub fn new(backend: Backend) -> Metrics {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
             Opts::new(
@@ -192,21 +196,26 @@ impl Metrics {
             &["issuer"],
         )
         .expect("static metric definition is valid");
-        for collector in [
-            Box::new(jwks_fetches.clone()) as Box<dyn prometheus::core::Collector>,
+        let mut collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(jwks_fetches.clone()),
             Box::new(jwks_keys.clone()),
             Box::new(jwks_age.clone()),
-            Box::new(aof_enabled.clone()),
             Box::new(ready.clone()),
-            Box::new(data_loss.clone()),
-            Box::new(global_not_before.clone()),
-            Box::new(evicting_policy.clone()),
             Box::new(requests.clone()),
             Box::new(request_duration.clone()),
             Box::new(revocations.clone()),
             Box::new(store_errors.clone()),
             Box::new(store_duration.clone()),
-        ] {
+        ];
+        if backend == Backend::Redis {
+            collectors.extend([
+                Box::new(aof_enabled.clone()) as Box<dyn prometheus::core::Collector>,
+                Box::new(data_loss.clone()),
+                Box::new(global_not_before.clone()),
+                Box::new(evicting_policy.clone()),
+            ]);
+        }
+        for collector in collectors {
             registry
                 .register(collector)
                 .expect("metric names are unique within the registry");
@@ -312,11 +321,5 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut out)
             .expect("text encoding of gathered metrics cannot fail");
         String::from_utf8(out).expect("the text format is UTF-8")
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
     }
 }

@@ -195,6 +195,11 @@ impl Introspector {
         self.store_ready(timeout).await
     }
 
+    /// Where the store is, for logs (no credentials).
+    pub fn store_address(&self) -> &str {
+        self.store.address()
+    }
+
     /// Whether the store is fit to serve, answered within `timeout`.
     pub async fn store_ready(&self, timeout: std::time::Duration) -> Result<(), NotReady> {
         let start = Instant::now();

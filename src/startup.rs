@@ -34,7 +34,7 @@ impl Application {
     /// Everything that can fail because of configuration fails here, naming the key.
     pub async fn build(settings: Settings) -> Result<Application, ConfigError> {
         let auth = AuthOptions::from_settings(&settings.auth)?;
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new(settings.store.backend));
         let remote = |i: usize, issuer: &IssuerSettings| {
             let key = format!("jwt.issuers[{i}].issuer");
             RemoteKeys::new(issuer, &key, Arc::clone(&metrics)).map(Arc::new)
@@ -55,6 +55,7 @@ impl Application {
                 "store.backend = memory: revocations are neither shared between replicas nor kept across restarts"
             );
         }
+        let store_address = store.address().to_owned();
         let introspector = Introspector::new(
             verifier,
             store,
@@ -88,7 +89,13 @@ impl Application {
             .port();
         let server = run(listener, state, &settings.server)
             .map_err(|e| ConfigError::new("server.listen", e.to_string()))?;
-        tracing::info!(%addr, port, backend = ?settings.store.backend, "introspectd listening");
+        tracing::info!(
+            %addr,
+            port,
+            backend = ?settings.store.backend,
+            store = store_address,
+            "introspectd listening"
+        );
         Ok(Application {
             port,
             server,

@@ -26,6 +26,8 @@ fn example_config_runs_the_memory_store() {
     let s = load(&root().join("config/example.toml"), &[]);
     assert_eq!(s.store.backend, Backend::Memory);
     assert_eq!(s.clients.len(), 1);
+    // For development: Ctrl-C stops at once (the drain delay is for Kubernetes).
+    assert_eq!(s.server.shutdown_delay_secs, 0);
     introspectd::token::Verifier::from_settings(&s.jwt).expect("example keys are usable");
 }
 

@@ -25,7 +25,7 @@ pub use error::ConfigError;
 pub use jwt::{IssuerSettings, JwtSettings, PublicKeySettings};
 pub use secret::Secret;
 pub use server::{LogFormat, LogSettings, ServerSettings};
-pub use store::{Backend, OnError, RedisMode, StoreSettings};
+pub use store::{redacted, Backend, OnError, RedisMode, StoreSettings};
 
 /// The built-in defaults, every key commented.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -57,12 +57,11 @@ impl Settings {
         let mut builder =
             Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
         if let Some(path) = sources.file {
-            if !path.is_file() {
-                return Err(ConfigError::new(
-                    "--config",
-                    format!("cannot read {}", path.display()),
-                ));
-            }
+            // Read it here first, so the error carries the OS's reason (no such file,
+            // permission denied, a directory).
+            std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
+            })?;
             builder = builder.add_source(File::from(path).format(FileFormat::Toml));
         }
         let env: config::Map<String, String> = sources

@@ -57,15 +57,29 @@ pub struct StoreSettings {
 }
 
 impl StoreSettings {
+    /// Where Redis is, without credentials, for logs: the URL in standalone mode, the seed nodes
+    /// or sentinels (with the master's name) otherwise.
+    pub fn redis_addresses(&self) -> String {
+        let list = || {
+            self.redis_urls
+                .iter()
+                .map(|u| redacted(u.expose()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self.redis_mode {
+            RedisMode::Standalone => redacted(self.redis_url.expose()),
+            RedisMode::Cluster => format!("cluster seeds {}", list()),
+            RedisMode::Sentinel => {
+                format!("master {:?} via sentinels {}", self.sentinel_master, list())
+            }
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let store = self;
         // The URL may hold a password, so the message never repeats it.
-        deadpool_redis::redis::Client::open(store.redis_url.expose()).map_err(|_| {
-            ConfigError::new(
-                "store.redis_url",
-                "cannot parse as a redis:// URL (rediss:// needs TLS, which this build does not include)",
-            )
-        })?;
+        check_url("store.redis_url", store.redis_url.expose())?;
         if store.redis_mode != RedisMode::Standalone {
             if store.redis_urls.is_empty() {
                 return Err(ConfigError::new(
@@ -74,12 +88,7 @@ impl StoreSettings {
                 ));
             }
             for (i, url) in store.redis_urls.iter().enumerate() {
-                deadpool_redis::redis::Client::open(url.expose()).map_err(|_| {
-                    ConfigError::new(
-                        format!("store.redis_urls[{i}]"),
-                        "cannot parse as a redis:// URL (rediss:// needs TLS, which this build does not include)",
-                    )
-                })?;
+                check_url(&format!("store.redis_urls[{i}]"), url.expose())?;
             }
         }
         if store.redis_mode == RedisMode::Sentinel && store.sentinel_master.is_empty() {
@@ -127,5 +136,67 @@ impl StoreSettings {
             ));
         }
         Ok(())
+    }
+}
+
+/// A Redis URL the client can use. The message says what is wrong without repeating the URL,
+/// which may hold a password.
+fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+    let message = match scheme {
+        None => "must be a URL with a scheme, e.g. redis://localhost:6379/0",
+        Some(s) if s.eq_ignore_ascii_case("rediss") => {
+            "rediss:// (TLS) is not built into this version; use redis://"
+        }
+        Some(s) if !s.eq_ignore_ascii_case("redis") => {
+            "must start with redis:// (e.g. redis://localhost:6379/0)"
+        }
+        Some(_) => match deadpool_redis::redis::Client::open(url) {
+            Ok(_) => return Ok(()),
+            Err(_) => "cannot parse as a redis:// URL (redis://[user:password@]host:port/db)",
+        },
+    };
+    Err(ConfigError::new(key, message))
+}
+
+/// The URL without its user and password, for logs and error messages.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(not a URL)".to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let host = match rest[..authority_end].rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    format!("{scheme}://{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_without_a_scheme_or_with_tls_get_their_own_message() {
+        for (url, message) in [
+            ("localhost:6379", "must be a URL with a scheme"),
+            ("rediss://cache:6380", "rediss:// (TLS) is not built"),
+            ("http://cache:6379", "must start with redis://"),
+        ] {
+            let err = check_url("store.redis_url", url).unwrap_err();
+            assert!(err.message.starts_with(message), "{url}: {}", err.message);
+        }
+        assert!(check_url("k", "redis://user:pw@cache:6379/2").is_ok());
+    }
+
+    #[test]
+    fn redacted_urls_keep_host_port_and_db_only() {
+        assert_eq!(
+            redacted("redis://app:s3cret@cache.internal:6380/2"),
+            "redis://cache.internal:6380/2"
+        );
+        assert_eq!(redacted("redis://:pw@h:1"), "redis://h:1");
+        assert_eq!(redacted("redis://h:1/0"), "redis://h:1/0");
+        assert_eq!(redacted("h:1"), "(not a URL)");
     }
 }

@@ -27,10 +27,11 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     match result {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({"status": "ready"}))),
         Err(reason) => {
+            let store = state.introspector.store_address();
             if reason.needs_operator() {
-                tracing::error!(reason = %reason, "not ready");
+                tracing::error!(reason = %reason, store, "not ready");
             } else {
-                tracing::warn!(reason = %reason, "not ready");
+                tracing::warn!(reason = %reason, store, "not ready");
             }
             Err(ApiError::NotReady(reason))
         }

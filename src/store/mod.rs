@@ -111,6 +111,14 @@ impl Store {
         }
     }
 
+    /// Where the store is, for logs: the Redis address without credentials, or "memory".
+    pub fn address(&self) -> &str {
+        match self {
+            Store::Memory(_) => "memory",
+            Store::Redis(r) => r.address(),
+        }
+    }
+
     /// Whether the store is fit to serve (see `RedisStore::readiness`).
     pub async fn readiness(&self) -> Result<(), Unfit> {
         match self {

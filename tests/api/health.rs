@@ -80,3 +80,25 @@ async fn the_ready_gauge_follows_what_readyz_last_found() {
     assert_eq!(app.get("/readyz").send().await.unwrap().status(), 200);
     assert_eq!(app.metric("introspectd_ready").await, 1.0);
 }
+
+/// The Redis store's own facts are exported by the Redis backend only: on the memory backend
+/// they would be numbers that mean nothing.
+#[tokio::test]
+async fn redis_facts_are_exported_only_by_the_redis_backend() {
+    let memory = TestApp::spawn(Backend::Memory).await;
+    let redis = TestApp::spawn(Backend::Redis).await;
+    for app in [&memory, &redis] {
+        assert_eq!(app.get("/readyz").send().await.unwrap().status(), 200);
+    }
+    for series in [
+        "introspectd_store_aof_enabled",
+        "introspectd_store_evicting_policy",
+        "introspectd_store_data_loss_total",
+        "introspectd_store_global_not_before_seconds",
+    ] {
+        assert_eq!(memory.metric_if_exported(series).await, None, "{series}");
+        assert!(redis.metric_if_exported(series).await.is_some(), "{series}");
+    }
+    // Metrics of every backend stay.
+    assert_eq!(memory.metric("introspectd_ready").await, 1.0);
+}

@@ -75,8 +75,24 @@ fn bad_configuration_exits_with_one_line_naming_the_key() {
 }
 
 #[test]
-fn missing_config_file_is_named() {
+fn missing_config_file_is_named_with_the_reason() {
     let out = run(&["--config", "/nonexistent/introspectd.toml"], &[]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("config error: --config: "));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "config error: --config: cannot read /nonexistent/introspectd.toml: No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn a_redis_url_without_a_scheme_is_not_called_a_tls_problem() {
+    let (out, stderr) = start_and_fail(
+        &(hs_config() + "[store]\nbackend = \"redis\"\nredis_url = \"localhost:6379\"\n"),
+        &[],
+    );
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr.trim_end(),
+        "config error: store.redis_url: must be a URL with a scheme, e.g. redis://localhost:6379/0"
+    );
 }

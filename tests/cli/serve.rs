@@ -254,3 +254,35 @@ fn sigterm_turns_unready_at_once_drains_and_lets_in_flight_requests_finish() {
     let logs = server.stop_after_exit(Duration::from_secs(20));
     assert!(logs.contains("shutdown requested"), "{logs}");
 }
+
+#[test]
+fn the_redis_address_is_logged_without_its_password() {
+    let dir = Dir::new();
+    // Nothing listens on port 1: readiness fails, and its log names where Redis was sought.
+    let config = dir.write(
+        "c.toml",
+        &(hs_config()
+            + "[store]\nbackend = \"redis\"\nredis_url = \"redis://app:hunter2-secret@127.0.0.1:1/3\"\n"),
+    );
+    let server = serve(&config, &[]);
+    let status = introspectd::healthcheck::probe(
+        server.base.trim_start_matches("http://").parse().unwrap(),
+        "/readyz",
+    )
+    .unwrap();
+    assert_eq!(status, 503);
+    let logs = server.stop();
+    let mentions = logs
+        .lines()
+        .filter(|l| l.contains("redis://127.0.0.1:1/3"))
+        .count();
+    assert!(
+        mentions >= 2,
+        "start-up and readiness lines name Redis:\n{logs}"
+    );
+    assert!(logs.contains("not ready"), "{logs}");
+    assert!(
+        !logs.contains("hunter2"),
+        "the password reached the logs:\n{logs}"
+    );
+}

@@ -65,6 +65,9 @@ struct Inner {
     replica_ack_timeout: Duration,
     /// The no-AOF warning is logged once per instance.
     warned_no_aof: AtomicBool,
+    /// Where Redis is, without credentials: logs name it so a typo in a host is not mistaken
+    /// for Redis being down.
+    address: String,
 }
 
 impl RedisStore {
@@ -112,6 +115,7 @@ impl RedisStore {
                 min_replica_acks: settings.min_replica_acks,
                 replica_ack_timeout,
                 warned_no_aof: AtomicBool::new(false),
+                address: settings.redis_addresses(),
             }),
         };
         store.watch_generation();
@@ -163,6 +167,11 @@ impl RedisStore {
             subject_not_before,
             global_not_before,
         })
+    }
+
+    /// Where Redis is, without credentials.
+    pub fn address(&self) -> &str {
+        &self.inner.address
     }
 
     /// Runs one command on a shared lane (see lanes.rs).

@@ -288,7 +288,7 @@ mod tests {
         let remote = RemoteKeys::new(
             &settings("http://127.0.0.1:1/jwks", 10),
             "jwt.issuers[0].issuer",
-            Arc::new(Metrics::new()),
+            Arc::new(Metrics::new(crate::config::Backend::Memory)),
         )
         .unwrap();
         assert!(!remote.is_usable(), "nothing fetched yet");
@@ -306,7 +306,7 @@ mod tests {
             RemoteKeys::new(
                 &settings("http://127.0.0.1:1/jwks", 10),
                 "jwt.issuers[0].issuer",
-                Arc::new(Metrics::new()),
+                Arc::new(Metrics::new(crate::config::Backend::Memory)),
             )
             .unwrap(),
         );
