@@ -1,5 +1,7 @@
 # introspectd: `make run` starts the service on the embedded store; `make test` installs what the
-# tests need (redis-server, nginx and promtool from Debian's packages, linters in .venv) and runs every check.
+# tests need and runs every check. From Debian's packages, when missing (apt via sudo when not
+# root): redis-server, nginx, python3-venv; promtool is unpacked from Debian's prometheus package
+# into .tools/ (no Prometheus service is installed or enabled). Linters go into .venv (PyPI).
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -7,27 +9,40 @@ CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 VENV := .venv
+# promtool: the one on PATH, else the one unpacked into .tools/ by the `promtool` target.
+PROMTOOL := $(shell command -v promtool || echo $(CURDIR)/.tools/root/usr/bin/promtool)
+export PROMTOOL
 KUBERNETES_VERSION := 1.31.0
 
-.PHONY: run test deps toolchain fmt-check lint deploy-check unit-and-integration build release bench bench-deps fuzz
+.PHONY: run test deps promtool toolchain fmt-check lint deploy-check unit-and-integration build release bench bench-deps fuzz
 
 run:
 	$(CARGO) run --release -- --config config/example.toml
 
-test: deps toolchain fmt-check lint deploy-check unit-and-integration
+test: deps promtool toolchain fmt-check lint deploy-check unit-and-integration
 
 # Debian packages the tests start for real; installed only when their binary is missing.
 deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
-	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+# promtool alone, unpacked from Debian's prometheus package: installing the package would also
+# install and enable a Prometheus server on a normal Debian machine.
+promtool:
+	@[ -x "$(PROMTOOL)" ] || { \
+		rm -rf .tools/deb && mkdir -p .tools/deb && \
+		{ (cd .tools/deb && apt-get download prometheus >/dev/null 2>&1) || \
+		  { $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		    (cd .tools/deb && apt-get download prometheus >/dev/null); }; } && \
+		dpkg-deb -x .tools/deb/prometheus_*.deb .tools/root && \
+		echo "promtool unpacked into .tools/root/usr/bin"; }
 
 toolchain:
 	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
@@ -42,13 +57,13 @@ $(VENV)/.installed: .ci/requirements.txt
 # The deployment files: Dockerfile (hadolint; no Docker engine here, so it is linted, not built),
 # YAML style, Kubernetes schemas, the Envoy settings the /auth tests rely on, Prometheus config
 # and rules. docker-compose.yml gets yamllint only (no compose plugin here).
-deploy-check: $(VENV)/.installed
+deploy-check: $(VENV)/.installed promtool
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/yamllint --strict deploy/
 	$(VENV)/bin/kubernetes-validate --strict --quiet -k $(KUBERNETES_VERSION) deploy/kubernetes/*.yaml
 	$(VENV)/bin/python deploy/envoy/check_envoy.py
-	promtool check config deploy/prometheus/prometheus.yml
-	promtool check rules deploy/prometheus/alerts.yml
+	$(PROMTOOL) check config deploy/prometheus/prometheus.yml
+	$(PROMTOOL) check rules deploy/prometheus/alerts.yml
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
