@@ -91,16 +91,11 @@ fn kubernetes_configmap_loads_with_the_secret_mounted() {
     introspectd::token::Verifier::from_settings(&s.jwt).expect("the configured keys are usable");
 }
 
-/// Every fenced block of the README's Integrations section stands in a file under deploy/
-/// (compared line by line, ignoring indentation, since snippets are shown dedented).
+/// Every fenced block of docs/integrations.md stands in a file under deploy/ (compared line by
+/// line, ignoring indentation, since snippets are shown dedented).
 #[test]
-fn readme_integration_snippets_are_copied_from_deploy() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let start = readme
-        .find("## Integrations")
-        .expect("README has an Integrations section");
-    let section = &readme[start..];
-    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+fn integration_snippets_are_copied_from_deploy() {
+    let section = std::fs::read_to_string(root().join("docs/integrations.md")).unwrap();
     let mut deploy_files = Vec::new();
     let mut stack = vec![root().join("deploy")];
     while let Some(dir) = stack.pop() {
@@ -124,7 +119,7 @@ fn readme_integration_snippets_are_copied_from_deploy() {
             files
                 .iter()
                 .any(|f| f.windows(lines.len()).any(|w| w == lines.as_slice())),
-            "README snippet not found verbatim in deploy/:\n{body}"
+            "docs/integrations.md snippet not found verbatim in deploy/:\n{body}"
         );
         blocks += 1;
     }
@@ -134,15 +129,10 @@ fn readme_integration_snippets_are_copied_from_deploy() {
     );
 }
 
-/// Every TOML example in the README's "Identity providers" section is valid configuration.
+/// Every TOML example in docs/identity-providers.md is valid configuration.
 #[test]
-fn readme_identity_provider_examples_load() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let start = readme
-        .find("## Identity providers")
-        .expect("the section exists");
-    let section = &readme[start..];
-    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+fn identity_provider_examples_load() {
+    let section = std::fs::read_to_string(root().join("docs/identity-providers.md")).unwrap();
     let mut examples = 0;
     for block in section.split("```toml\n").skip(1) {
         let toml = block.split("```").next().unwrap();
@@ -159,8 +149,7 @@ fn readme_identity_provider_examples_load() {
             env: vec![],
         });
         std::fs::remove_dir_all(&dir).unwrap();
-        let settings =
-            loaded.unwrap_or_else(|e| panic!("README example does not load: {e}\n{toml}"));
+        let settings = loaded.unwrap_or_else(|e| panic!("example does not load: {e}\n{toml}"));
         assert!(!settings.jwt.issuers.is_empty());
         examples += 1;
     }
@@ -216,4 +205,28 @@ fn kubernetes_redis_cluster_overlay_switches_to_cluster_mode() {
     );
     assert_eq!(settings.store.redis_urls.len(), 3);
     assert_eq!(settings.store.connect_timeout_ms, 500);
+}
+
+/// docs/integrations.md names every alert rule deploy/prometheus/alerts.yml has, and no other.
+#[test]
+fn the_alert_rules_named_in_the_docs_are_the_shipped_ones() {
+    let rules = std::fs::read_to_string(root().join("deploy/prometheus/alerts.yml")).unwrap();
+    let docs = std::fs::read_to_string(root().join("docs/integrations.md")).unwrap();
+    let shipped: Vec<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .collect();
+    assert_eq!(shipped.len(), 7);
+    for name in &shipped {
+        assert!(
+            docs.contains(&format!("`{name}`")),
+            "{name} is not described"
+        );
+    }
+    let described = docs.matches("`Introspectd").count();
+    assert_eq!(
+        described,
+        shipped.len(),
+        "the docs name an alert that is not shipped"
+    );
 }
