@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::clock::unix_now;
 use crate::config::OnError;
 use crate::metrics::{Metrics, Outcome};
-use crate::token::{Inactive, VerifiedToken, Verifier};
+use crate::token::{Inactive, StoreKeys, VerifiedToken, Verifier};
 
 use crate::readiness::NotReady;
 use crate::store::{Keys, Store, StoreError};
@@ -100,16 +100,14 @@ impl Introspector {
             Ok(verified) => verified,
             Err(reason) => return Verdict::Inactive(reason),
         };
-        let sub = verified.sub();
-        let token_key = self.keys.token(sub, &verified.id);
-        let subject_key = sub.map(|s| self.keys.subject(s));
+        let keys = verified.store_keys(|| self.store_keys(&verified));
         let lookup = self
-            .timed(self.store.lookup(&token_key, subject_key.as_deref()))
+            .timed(self.store.lookup(&keys.token, keys.subject.as_deref()))
             .await;
         match lookup {
             Ok(found) => {
                 // A token without iat cannot prove it was issued after a not_before.
-                let issued_before = |nb: i64| verified.checked.iat.is_none_or(|iat| iat < nb);
+                let issued_before = |nb: i64| verified.checked().iat.is_none_or(|iat| iat < nb);
                 if found.revoked {
                     Verdict::Inactive(Inactive::Revoked)
                 } else if found.subject_not_before.is_some_and(issued_before) {
@@ -148,13 +146,13 @@ impl Introspector {
             .saturating_add(self.verifier.max_lifetime_secs())
             .saturating_add(self.ttl_slack_secs);
         let expires_at = verified
-            .checked
+            .checked()
             .exp
             .saturating_add(self.ttl_slack_secs)
             .min(latest);
         let expires_at_ms = expires_at.saturating_mul(1000);
-        let key = self.keys.token(verified.sub(), &verified.id);
-        self.timed(self.store.revoke_token(&key, expires_at_ms))
+        let keys = verified.store_keys(|| self.store_keys(&verified));
+        self.timed(self.store.revoke_token(&keys.token, expires_at_ms))
             .await?;
         self.metrics.revoked("token");
         tracing::info!(
@@ -164,6 +162,15 @@ impl Introspector {
             "token revoked"
         );
         Ok(Revocation::Stored)
+    }
+
+    /// The store keys of a verified token (its entry and its subject's).
+    fn store_keys(&self, verified: &VerifiedToken) -> StoreKeys {
+        let sub = verified.sub();
+        StoreKeys {
+            token: self.keys.token(sub, verified.id()),
+            subject: sub.map(|s| self.keys.subject(s)),
+        }
     }
 
     /// Makes every token of `sub` issued before now inactive; returns the new not_before.

@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::policy::Introspector;
 use crate::routes::{self, AppState};
 use crate::store::{Keys, Store};
+use crate::token::cache::TokenCache;
 use crate::token::jwks::RemoteKeys;
 use crate::token::{signer, Verifier};
 
@@ -43,6 +44,11 @@ impl Application {
         if settings.jwt.issuers.is_empty() {
             signer::self_test(&settings.jwt, &verifier, unix_now())?;
         }
+        // After the self-test, so that its probe tokens are not cached.
+        let verifier = verifier.with_cache(TokenCache::new(
+            settings.cache.max_bytes,
+            Arc::clone(&metrics),
+        ));
         for keys in verifier.remote_keys() {
             // Ends by itself when the verifier (and so the key set) is dropped.
             let _refresher = keys.spawn_refresher();

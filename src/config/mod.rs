@@ -3,10 +3,11 @@
 //! any port is bound. Every error names the key it is about.
 //!
 //! One file per section, each with its own `validate()`: `server` (with `[log]`), `jwt`,
-//! `store`, `auth`, `clients` (with `[client_auth]`); `secret` wraps secret values; `error` is
+//! `store`, `auth`, `cache`, `clients` (with `[client_auth]`); `secret` wraps secret values; `error` is
 //! the one-line error and the translation of the `config` crate's messages.
 
 mod auth;
+mod cache;
 mod clients;
 mod error;
 mod jwt;
@@ -20,6 +21,7 @@ use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
 pub use auth::AuthSettings;
+pub use cache::CacheSettings;
 pub use clients::{ClientAuthSettings, ClientSettings};
 pub use error::ConfigError;
 pub use jwt::{IssuerSettings, JwtSettings, PublicKeySettings};
@@ -37,6 +39,7 @@ pub struct Settings {
     pub jwt: JwtSettings,
     pub store: StoreSettings,
     pub auth: AuthSettings,
+    pub cache: CacheSettings,
     pub client_auth: ClientAuthSettings,
     pub log: LogSettings,
     #[serde(default)]

@@ -106,12 +106,12 @@ fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
 fn allow(token: &VerifiedToken, options: &AuthOptions) -> HttpResponse {
     let mut res = HttpResponse::Ok();
     for (claim, name) in STANDARD_CLAIMS.iter().zip(STANDARD_HEADERS) {
-        if let Some(value) = token.claims.get(*claim).and_then(claim_text) {
+        if let Some(value) = token.claims().get(*claim).and_then(claim_text) {
             res.insert_header((name, value));
         }
     }
     for (claim, name) in &options.claim_headers {
-        if let Some(value) = token.claims.get(claim).and_then(claim_text) {
+        if let Some(value) = token.claims().get(claim).and_then(claim_text) {
             res.insert_header((name.clone(), value));
         }
     }

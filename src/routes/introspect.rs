@@ -42,7 +42,7 @@ pub fn inactive_response() -> HttpResponse {
 /// The token's claims, with `active` and `token_type` set by introspectd (a claim of the same
 /// name cannot override them).
 fn active_response(token: VerifiedToken) -> HttpResponse {
-    let mut body: Map<String, Value> = token.claims;
+    let mut body: Map<String, Value> = token.claims().clone();
     body.insert("active".into(), Value::Bool(true));
     body.insert("token_type".into(), Value::String("Bearer".into()));
     HttpResponse::Ok().json(body)

@@ -21,6 +21,8 @@ pub struct CheckedClaims {
     /// Whole seconds; a fractional `exp` is rounded down.
     pub exp: i64,
     pub iat: Option<i64>,
+    /// Kept so that a cached token's `nbf` is checked again at every use.
+    pub nbf: Option<i64>,
 }
 
 impl ClaimsPolicy {
@@ -38,10 +40,9 @@ impl ClaimsPolicy {
         if exp > now.saturating_add(self.max_lifetime_secs) {
             return Err(Inactive::Claims);
         }
-        if let Some(nbf) = claims.get("nbf") {
-            if numeric_date(nbf)? > now.saturating_add(leeway) {
-                return Err(Inactive::NotYetValid);
-            }
+        let nbf = claims.get("nbf").map(numeric_date).transpose()?;
+        if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+            return Err(Inactive::NotYetValid);
         }
         let iat = match claims.get("iat") {
             Some(value) => {
@@ -79,7 +80,24 @@ impl ClaimsPolicy {
                 return Err(Inactive::Claims);
             }
         }
-        Ok(CheckedClaims { exp, iat })
+        Ok(CheckedClaims { exp, iat, nbf })
+    }
+
+    /// The rules that depend on the time, for a token whose claims passed `check` earlier (a
+    /// cached token): expired, or not yet valid, at `now`. The other rules cannot change with
+    /// time (`iat` and the lifetime bound only get easier to meet as time passes).
+    pub fn check_time(&self, checked: &CheckedClaims, now: i64) -> Result<(), Inactive> {
+        let leeway = self.leeway_secs;
+        if now >= checked.exp.saturating_add(leeway) {
+            return Err(Inactive::Expired);
+        }
+        if checked
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
+        {
+            return Err(Inactive::NotYetValid);
+        }
+        Ok(())
     }
 }
 

@@ -25,6 +25,17 @@ pub struct IssuerKeys {
     pub source: KeySource,
 }
 
+impl IssuerKeys {
+    /// The generation of the keys in use: 0 for static keys, which never change while the
+    /// process runs; the current snapshot's for a JWKS.
+    pub fn key_generation(&self) -> u64 {
+        match &self.source {
+            KeySource::Static(_) => 0,
+            KeySource::Remote(remote) => remote.keys().generation,
+        }
+    }
+}
+
 /// Builds the remote key set of `[[jwt.issuers]]` entry `i` (the service supplies it; it needs
 /// an HTTP client and metrics).
 pub type RemoteBuilder<'a> =

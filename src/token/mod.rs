@@ -1,6 +1,7 @@
 //! Tokens: what makes one inactive, how it is identified in the blocklist, and how it is checked.
 //!
 //! - `verifier`: the hot path, in named steps: header, issuer, signature, claims.
+//! - `cache`: verified tokens by their exact bytes, so a token presented again is not verified again.
 //! - `jose`: compact serialization, header and claims parsed once, duplicate names refused.
 //! - `claims`: the claim rules, a pure function.
 //! - `keys`: key kinds, the algorithm allowlist, HMAC and RSA minimums, a key entry.
@@ -10,6 +11,7 @@
 //!   `document` reads what comes over the wire.
 //! - `signer`: `introspectd mint` and the start-up self-test.
 
+pub mod cache;
 pub mod claims;
 pub mod issuers;
 pub mod jose;
@@ -18,6 +20,8 @@ pub mod keys;
 pub mod pem;
 pub mod signer;
 pub mod verifier;
+
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -81,12 +85,25 @@ pub enum TokenId {
     TokenHash([u8; 32]),
 }
 
-/// A token whose signature and claims verified.
+/// A token whose signature and claims verified. Cheap to clone (shared), so the verified-token
+/// cache hands out the same one to every request that presents the token.
 #[derive(Debug, Clone)]
-pub struct VerifiedToken {
-    pub claims: Map<String, Value>,
-    pub checked: CheckedClaims,
-    pub id: TokenId,
+pub struct VerifiedToken(Arc<Verified>);
+
+#[derive(Debug)]
+struct Verified {
+    claims: Map<String, Value>,
+    checked: CheckedClaims,
+    id: TokenId,
+    /// The token's store keys, computed once per token (they hash `sub` and `jti`).
+    store_keys: OnceLock<StoreKeys>,
+}
+
+/// A token's blocklist entry key and its subject's entry key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreKeys {
+    pub token: String,
+    pub subject: Option<String>,
 }
 
 impl VerifiedToken {
@@ -95,11 +112,29 @@ impl VerifiedToken {
             Some(jti) => TokenId::Jti(jti.to_owned()),
             None => TokenId::TokenHash(Sha256::digest(token.as_bytes()).into()),
         };
-        Self {
+        Self(Arc::new(Verified {
             claims,
             checked,
             id,
-        }
+            store_keys: OnceLock::new(),
+        }))
+    }
+
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.0.claims
+    }
+
+    pub fn checked(&self) -> &CheckedClaims {
+        &self.0.checked
+    }
+
+    pub fn id(&self) -> &TokenId {
+        &self.0.id
+    }
+
+    /// The store keys, computed by `compute` the first time only.
+    pub fn store_keys(&self, compute: impl FnOnce() -> StoreKeys) -> &StoreKeys {
+        self.0.store_keys.get_or_init(compute)
     }
 
     pub fn sub(&self) -> Option<&str> {
@@ -111,6 +146,6 @@ impl VerifiedToken {
     }
 
     pub fn str_claim(&self, name: &str) -> Option<&str> {
-        self.claims.get(name).and_then(Value::as_str)
+        self.0.claims.get(name).and_then(Value::as_str)
     }
 }

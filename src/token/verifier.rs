@@ -15,6 +15,7 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::cache::TokenCache;
 use super::issuers::{
     issuer_source, parse_issuer_algorithms, static_key, IssuerKeys, KeySource, RemoteBuilder,
 };
@@ -55,6 +56,8 @@ pub struct Verifier {
     leeway_secs: i64,
     max_lifetime_secs: i64,
     max_token_bytes: usize,
+    /// Tokens that verified, for the next time they are presented.
+    cache: TokenCache,
 }
 
 impl Verifier {
@@ -118,7 +121,14 @@ impl Verifier {
             leeway_secs,
             max_lifetime_secs,
             max_token_bytes: jwt.max_token_bytes,
+            cache: TokenCache::disabled(),
         })
+    }
+
+    /// Remembers verified tokens in `cache` from now on (see cache.rs).
+    pub fn with_cache(mut self, cache: TokenCache) -> Verifier {
+        self.cache = cache;
+        self
     }
 
     /// The single issuer's allowlist (single-issuer mode; the first issuer's otherwise).
@@ -156,14 +166,23 @@ impl Verifier {
         if token.is_empty() || token.len() > self.max_token_bytes {
             return Err(Inactive::Malformed.into());
         }
+        // The same token, verified with the key set its issuer has now: only the time rules
+        // can have changed.
+        let generation_of = |i: usize| self.issuers[i].key_generation();
+        if let Some(hit) = self.cache.get(token, generation_of) {
+            let policy = &self.issuers[hit.issuer].policy;
+            policy.check_time(hit.token.checked(), now)?;
+            return Ok(hit.token);
+        }
         let segments = Segments::split(token).ok_or(Inactive::Malformed)?;
         let (header, alg) = parse_header(segments.header)?;
         let kid = header.get("kid").and_then(Value::as_str);
-        let (issuer, claims) = self.choose_issuer(segments.payload)?;
+        let (index, claims) = self.choose_issuer(segments.payload)?;
+        let issuer = &self.issuers[index];
         if !issuer.algorithms.contains(&alg) {
             return Err(Inactive::Signature.into());
         }
-        check_signature(issuer, &segments, alg, kid)?;
+        let generation = check_signature(issuer, &segments, alg, kid)?;
         // No JWS extension is understood, so any `crit` header makes the token unusable
         // (RFC 7515 §4.1.11).
         if header.contains_key("crit") {
@@ -174,14 +193,19 @@ impl Verifier {
             None => UniqueObject::from_segment(segments.payload).ok_or(Inactive::Malformed)?,
         };
         let checked = issuer.policy.check(&claims, now)?;
-        Ok(VerifiedToken::new(token, claims, checked))
+        let expires_at = checked.exp.saturating_add(self.leeway_secs);
+        let verified = VerifiedToken::new(token, claims, checked);
+        let payload_len = segments.payload.len();
+        self.cache
+            .insert(token, &verified, index, generation, payload_len, expires_at);
+        Ok(verified)
     }
 
     /// The issuer whose keys to try. With several issuers the (not yet verified) `iss` only
     /// chooses; the claims, parsed here once, are checked after the signature.
-    fn choose_issuer(&self, payload: &str) -> Result<(&IssuerKeys, Option<Claims>), Inactive> {
+    fn choose_issuer(&self, payload: &str) -> Result<(usize, Option<Claims>), Inactive> {
         if self.by_name.is_empty() {
-            return Ok((&self.issuers[0], None));
+            return Ok((0, None));
         }
         let claims = UniqueObject::from_segment(payload).ok_or(Inactive::Malformed)?;
         let index = claims
@@ -189,7 +213,7 @@ impl Verifier {
             .and_then(Value::as_str)
             .and_then(|iss| self.by_name.get(iss))
             .ok_or(Inactive::Claims)?;
-        Ok((&self.issuers[*index], Some(claims)))
+        Ok((*index, Some(claims)))
     }
 }
 
@@ -214,19 +238,20 @@ fn parse_header(segment: &str) -> Result<(Map<String, Value>, Algorithm), Inacti
 /// Verifies the signature with the issuer's candidate keys: keys named by the token's `kid`
 /// first; only when none is named, keys chosen by algorithm (those without a kid, or any when
 /// the token has none), at most a few. No candidate at all for a `kid` of a JWKS issuer asks
-/// the caller to refetch that issuer's keys.
+/// the caller to refetch that issuer's keys. Returns the generation of the key set that
+/// verified it (0 for static keys).
 fn check_signature(
     issuer: &IssuerKeys,
     segments: &Segments<'_>,
     alg: Algorithm,
     kid: Option<&str>,
-) -> Result<(), Rejection> {
+) -> Result<u64, Rejection> {
     let snapshot;
-    let keys: &[KeyEntry] = match &issuer.source {
-        KeySource::Static(keys) => keys,
+    let (keys, generation): (&[KeyEntry], u64) = match &issuer.source {
+        KeySource::Static(keys) => (keys, 0),
         KeySource::Remote(remote) => {
             snapshot = remote.keys();
-            &snapshot.keys
+            (&snapshot.keys, snapshot.generation)
         }
     };
     let named = keys
@@ -247,7 +272,7 @@ fn check_signature(
     for candidate in candidates {
         tried += 1;
         match jsonwebtoken::crypto::verify(segments.signature, message, &candidate.key, alg) {
-            Ok(true) => return Ok(()),
+            Ok(true) => return Ok(generation),
             Ok(false) => {}
             Err(e) if classify(e.kind()) == Inactive::Malformed => {
                 return Err(Inactive::Malformed.into())

@@ -402,3 +402,26 @@ async fn rsa_keys_under_2048_bits_in_a_jwks_are_not_used() {
         .await
         .contains(r#"introspectd_jwks_keys{issuer="https://idp.test"} 1"#));
 }
+
+#[tokio::test]
+async fn a_cached_token_of_a_key_the_provider_removed_is_refused() {
+    let (old, new) = (rsa1(), rsa2());
+    let idp = Idp::start(&[&old]).await;
+    let app = app_with(vec![idp.issuer(&["RS256"], "api")]).await;
+    assert_eq!(ready(&app).await, 200);
+    let session = old.token(IDP, "api", None);
+    app.assert_active(&session).await;
+    app.assert_active(&session).await;
+    assert_eq!(
+        app.metric("introspectd_token_cache_hits_total").await,
+        1.0,
+        "the second check was served from the cache"
+    );
+
+    // The provider rotates; a token naming the new key makes introspectd fetch the new set.
+    idp.serve(&[&new]);
+    app.assert_active(&new.token(IDP, "api", None)).await;
+    // The cached token was verified with a key that is gone: refused at once.
+    app.assert_inactive(&session).await;
+    assert_eq!(app.requests_total("introspect", "signature").await, 1.0);
+}

@@ -6,6 +6,7 @@ mod helpers;
 mod support;
 
 mod auth;
+mod cache;
 mod chaos;
 mod client_auth;
 mod corpus;

@@ -8,6 +8,7 @@
 
 mod lanes;
 mod pool;
+mod reply;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,7 @@ use deadpool_redis::Timeouts;
 
 use lanes::Lanes;
 use pool::{is_read_only, Handle, Pools};
+use reply::{as_string, info_texts};
 
 use super::generation::{Generation, Seen, Tracker, INSTALL_SCRIPT};
 use super::{Lookup, StoreError, Unfit};
@@ -373,30 +375,5 @@ impl RedisStore {
         .await
         .map_err(|_| StoreError::Timeout)?
         .map_err(|_| StoreError::Unavailable("command failed"))
-    }
-}
-
-/// A bulk string or nil from MGET.
-fn as_string(value: redis::Value) -> Result<Option<String>, StoreError> {
-    match value {
-        redis::Value::Nil => Ok(None),
-        redis::Value::BulkString(bytes) => String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| StoreError::Unavailable("unreadable entry")),
-        _ => Err(StoreError::Unavailable("unexpected reply")),
-    }
-}
-
-/// The text(s) of an INFO reply: a bulk string, or a map of node to text in cluster mode.
-fn info_texts(value: redis::Value) -> Vec<String> {
-    match value {
-        redis::Value::BulkString(bytes) => vec![String::from_utf8_lossy(&bytes).into_owned()],
-        redis::Value::VerbatimString { text, .. } => vec![text],
-        redis::Value::Map(entries) => entries
-            .into_iter()
-            .flat_map(|(_, v)| info_texts(v))
-            .collect(),
-        redis::Value::Array(items) => items.into_iter().flat_map(info_texts).collect(),
-        _ => Vec::new(),
     }
 }

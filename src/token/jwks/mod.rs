@@ -6,6 +6,7 @@
 //! stop verifying at the next successful fetch. Symmetric (`oct`) and encryption keys are never
 //! taken from a JWKS.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -31,6 +32,9 @@ const RETRY_SECS: u64 = 5;
 pub struct KeySnapshot {
     pub keys: Vec<KeyEntry>,
     pub fetched_at: Option<Instant>,
+    /// Which fetch this is (from 1; 0 for no keys). The verified-token cache remembers it, so a
+    /// token verified with an earlier key set is verified again against this one.
+    pub generation: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +60,8 @@ pub struct RemoteKeys {
     unknown_kid_refetch: Duration,
     max_stale: Duration,
     snapshot: RwLock<Arc<KeySnapshot>>,
+    /// Successful fetches so far: the generation of the next snapshot.
+    fetches: AtomicU64,
     /// Held for the duration of a fetch: fetches are single-flight.
     fetch: tokio::sync::Mutex<FetchState>,
     metrics: Arc<Metrics>,
@@ -105,6 +111,7 @@ impl RemoteKeys {
             unknown_kid_refetch: Duration::from_secs(settings.unknown_kid_refetch_secs),
             max_stale: Duration::from_secs(settings.max_stale_secs),
             snapshot: RwLock::new(Arc::new(KeySnapshot::default())),
+            fetches: AtomicU64::new(0),
             fetch: tokio::sync::Mutex::new(FetchState::default()),
             metrics,
         })
@@ -180,9 +187,11 @@ impl RemoteKeys {
         match self.download().await {
             Ok((keys, max_age)) => {
                 let count = keys.len();
+                let generation = self.fetches.fetch_add(1, Ordering::Relaxed) + 1;
                 *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(KeySnapshot {
                     keys,
                     fetched_at: Some(Instant::now()),
+                    generation,
                 });
                 state.last_success = Some(Instant::now());
                 self.metrics.jwks_fetch(&self.issuer, true);
@@ -280,6 +289,7 @@ mod tests {
                 key: DecodingKey::from_secret(b"only the snapshot's age matters here"),
             }],
             fetched_at: Some(Instant::now()),
+            generation: 1,
         });
     }
 

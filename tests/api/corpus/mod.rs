@@ -104,6 +104,9 @@ async fn every_corpus_token_is_inactive_on_both_endpoints_and_costs_no_redis_com
         matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
         "a jku/x5u URL was fetched"
     );
+    // The one valid token of the warm-up is the only entry: no corpus token was cached.
+    assert_eq!(app.metric("introspectd_token_cache_entries").await, 1.0);
+    assert_eq!(app.metric("introspectd_token_cache_hits_total").await, 0.0);
     println!(
         "corpus: {} tokens in {} classes, all inactive on /introspect, {} also 401 on /auth \
          ({not_sendable_as_header} hold characters no header can carry), 0 Redis commands",

@@ -3,6 +3,13 @@
 
 use std::time::Duration;
 
+mod outcome;
+mod token_cache;
+
+pub use outcome::Outcome;
+pub use token_cache::CacheSize;
+use token_cache::TokenCacheMetrics;
+
 use crate::config::Backend;
 
 use prometheus::{
@@ -15,76 +22,6 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
     0.5, 1.0,
 ];
-
-/// The outcome of a request: the bounded `outcome` label of `introspectd_requests_total`. An
-/// enum, so a typo cannot create a new series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The token is active (/introspect, /auth).
-    Active,
-    /// The store failed and `store.on_error = allow` let the token through.
-    AllowedOnStoreError,
-    Malformed,
-    Signature,
-    Expired,
-    NotYetValid,
-    Claims,
-    /// Inactive because revoked (checks), or a revocation stored (/revoke, /revoke/subject).
-    Revoked,
-    SubjectRevoked,
-    StoreReset,
-    StoreUnavailable,
-    /// /auth without a bearer token.
-    MissingToken,
-    InsufficientScope,
-    /// /revoke of a token that is not ours or already dead (RFC 7009 §2.2: still 200).
-    Ignored,
-    InvalidRequest,
-    InvalidClient,
-    RateLimited,
-    TooLarge,
-    NotReady,
-    NotFound,
-    MethodNotAllowed,
-    /// Probes and /metrics, and any response without an outcome of its own, by status class.
-    Ok,
-    ClientError,
-    ServerError,
-    /// The client went away before the answer.
-    Cancelled,
-}
-
-impl Outcome {
-    pub fn label(self) -> &'static str {
-        match self {
-            Outcome::Active => "active",
-            Outcome::AllowedOnStoreError => "allowed_on_store_error",
-            Outcome::Malformed => "malformed",
-            Outcome::Signature => "signature",
-            Outcome::Expired => "expired",
-            Outcome::NotYetValid => "not_yet_valid",
-            Outcome::Claims => "claims",
-            Outcome::Revoked => "revoked",
-            Outcome::SubjectRevoked => "subject_revoked",
-            Outcome::StoreReset => "store_reset",
-            Outcome::StoreUnavailable => "store_unavailable",
-            Outcome::MissingToken => "missing_token",
-            Outcome::InsufficientScope => "insufficient_scope",
-            Outcome::Ignored => "ignored",
-            Outcome::InvalidRequest => "invalid_request",
-            Outcome::InvalidClient => "invalid_client",
-            Outcome::RateLimited => "rate_limited",
-            Outcome::TooLarge => "too_large",
-            Outcome::NotReady => "not_ready",
-            Outcome::NotFound => "not_found",
-            Outcome::MethodNotAllowed => "method_not_allowed",
-            Outcome::Ok => "ok",
-            Outcome::ClientError => "client_error",
-            Outcome::ServerError => "server_error",
-            Outcome::Cancelled => "cancelled",
-        }
-    }
-}
 
 pub struct Metrics {
     registry: Registry,
@@ -103,6 +40,8 @@ pub struct Metrics {
     jwks_age: prometheus::IntGaugeVec,
     /// Unix time of each issuer's last successful key fetch, for the age gauge at scrape time.
     jwks_success: std::sync::Mutex<std::collections::BTreeMap<String, i64>>,
+    /// The verified-token cache's metrics, registered only when the cache is on.
+    token_cache: TokenCacheMetrics,
 }
 
 impl Metrics {
@@ -240,7 +179,37 @@ impl Metrics {
             jwks_keys,
             jwks_age,
             jwks_success: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+            token_cache: TokenCacheMetrics::new(),
         }
+    }
+
+    /// Registers the verified-token cache's metrics; `size` reads (entries, bytes) at scrape.
+    pub fn enable_token_cache(&self, size: CacheSize) {
+        let c = &self.token_cache;
+        for collector in [
+            Box::new(c.hits.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(c.misses.clone()),
+            Box::new(c.evictions.clone()),
+            Box::new(c.entries.clone()),
+            Box::new(c.bytes.clone()),
+        ] {
+            // A second cache in one registry would be a bug of the caller; its metrics are
+            // then the first one's.
+            let _ = self.registry.register(collector);
+        }
+        *c.size.lock().unwrap_or_else(|p| p.into_inner()) = Some(size);
+    }
+
+    pub fn token_cache_lookup(&self, hit: bool) {
+        if hit {
+            self.token_cache.hits.inc();
+        } else {
+            self.token_cache.misses.inc();
+        }
+    }
+
+    pub fn token_cache_evicted(&self) {
+        self.token_cache.evictions.inc();
     }
 
     /// Issuer labels come from the configuration only, so the series count stays bounded.
@@ -315,6 +284,17 @@ impl Metrics {
             .iter()
         {
             self.jwks_age.with_label_values(&[issuer]).set(now - at);
+        }
+        if let Some(size) = self
+            .token_cache
+            .size
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            let (entries, bytes) = size();
+            self.token_cache.entries.set(entries as i64);
+            self.token_cache.bytes.set(bytes as i64);
         }
         let mut out = Vec::with_capacity(8192);
         TextEncoder::new()
