@@ -36,7 +36,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(post_only("/introspect", introspect::introspect))
         .service(post_only("/revoke", revoke::revoke))
         .service(post_only("/revoke/subject", revoke::revoke_subject))
-        .service(web::resource(["/auth", "/auth/{tail:.*}"]).route(web::route().to(auth::auth)))
+        // A scope matches "/auth" and everything below it by prefix; a `{tail:.*}` pattern
+        // would run a regex on every gateway request.
+        .service(web::scope("/auth").default_service(web::to(auth::auth)))
         .service(get_only("/healthz", health::healthz))
         .service(get_only("/readyz", health::readyz))
         .service(get_only("/metrics", health::metrics))

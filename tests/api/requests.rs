@@ -146,8 +146,11 @@ async fn wrong_methods_and_unknown_paths_get_json_errors() {
     assert_error(res, 405, "invalid_request").await;
     let res = app.post("/healthz").send().await.unwrap();
     assert_error(res, 405, "invalid_request").await;
-    let res = app.get("/nope").send().await.unwrap();
-    assert_error(res, 404, "not_found").await;
+    // "/auth" matches as a path prefix, whole segments only.
+    for path in ["/nope", "/authx", "/authorize"] {
+        let res = app.get(path).send().await.unwrap();
+        assert_error(res, 404, "not_found").await;
+    }
     assert_eq!(
         app.requests_total("introspect", "method_not_allowed").await,
         1.0
