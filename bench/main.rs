@@ -181,6 +181,7 @@ fn run(dir: &Path, knobs: &Knobs) -> Result<()> {
     let redis_store =
         format!("backend = \"redis\"\nredis_url = \"redis://127.0.0.1:{redis_port}/0\"");
     let memory_store = "backend = \"memory\"";
+    let no_cache = format!("{memory_store}\n[cache]\nmax_bytes = 0");
     let cluster = support::start_cluster(false, 5000);
     let cluster_ports: Vec<u16> = cluster.iter().map(|n| n.port).collect();
     let seeds: Vec<String> = cluster_ports
@@ -213,6 +214,14 @@ fn run(dir: &Path, knobs: &Knobs) -> Result<()> {
             Target::MemoryEs256,
             start("memory-es256", &es, memory_store)?,
         ),
+        (
+            Target::MemoryRs256NoCache,
+            start("rs256-nocache", &rs, &no_cache)?,
+        ),
+        (
+            Target::MemoryEs256NoCache,
+            start("es256-nocache", &es, &no_cache)?,
+        ),
     ]);
 
     let started = Instant::now();
@@ -239,6 +248,8 @@ fn run(dir: &Path, knobs: &Knobs) -> Result<()> {
         if case.target == Target::RedisHs256 {
             sent_to_redis += warm.sent + measured.sent;
             completed_by_redis += warm.requests + measured.requests;
+        }
+        if case.target != Target::Bare {
             rss_peak_kib = rss_peak_kib.max(peak);
         }
         eprintln!(
