@@ -31,11 +31,14 @@ pub use claims::{CheckedClaims, ClaimsPolicy};
 use crate::metrics::Outcome;
 pub use verifier::Verifier;
 
-/// Selects jsonwebtoken's crypto backend explicitly: RustCrypto (pure Rust, no C toolchain).
+/// Selects jsonwebtoken's crypto backend explicitly: AWS-LC (aws-lc-rs). Measured against
+/// RustCrypto on this project's machine, per signature verification: RS256 24 µs vs 192 µs,
+/// PS256 25 vs 190, ES256 65 vs 301, EdDSA 45 vs 36 (RustCrypto is faster there). Identity
+/// providers sign with RS256 and ES256, so AWS-LC. It builds with the C compiler alone.
 /// Idempotent; called before any key is built.
 pub fn install_crypto_backend() {
     // An error only means a provider is installed already, which is this same one.
-    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
 }
 
 /// Why a token is inactive. Each is also a bounded metric label.
