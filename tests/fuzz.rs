@@ -13,6 +13,11 @@ use introspectd::clock::unix_now;
 use introspectd::config::{JwtSettings, Secret};
 use introspectd::form::Form;
 use introspectd::scope::{is_scope_token, RequiredScopes};
+use std::sync::Arc;
+
+use introspectd::config::Backend;
+use introspectd::metrics::Metrics;
+use introspectd::token::cache::TokenCache;
 use introspectd::token::Verifier;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use proptest::prelude::*;
@@ -201,6 +206,20 @@ proptest! {
     #[test]
     fn verifier_never_panics_and_accepts_only_valid_tokens(token in tokens()) {
         check_token(&verifier(), &token);
+    }
+
+    /// A token that fails verification never enters the verified-token cache.
+    #[test]
+    fn no_rejected_token_enters_the_cache(token in tokens()) {
+        let metrics = Arc::new(Metrics::new(Backend::Memory));
+        let verifier = verifier().with_cache(TokenCache::new(1 << 20, Arc::clone(&metrics)));
+        let accepted = verifier.verify(&token, unix_now()).is_ok();
+        let entries = if accepted { 1 } else { 0 };
+        let scrape = metrics.render();
+        prop_assert!(
+            scrape.contains(&format!("introspectd_token_cache_entries {entries}\n")),
+            "{token}"
+        );
     }
 
     #[test]
