@@ -54,8 +54,14 @@ impl Application {
             let _refresher = keys.spawn_refresher();
         }
         let keys = Keys::new(settings.store.key_prefix.clone());
-        let store = Store::from_settings(&settings.store, &keys, Arc::clone(&metrics))
-            .map_err(|e| ConfigError::new("store.redis_url", e.to_string()))?;
+        let max_entry_secs = settings
+            .jwt
+            .max_lifetime_secs
+            .saturating_add(settings.jwt.leeway_secs)
+            .saturating_add(settings.store.revocation_margin_secs);
+        let store =
+            Store::from_settings(&settings.store, &keys, max_entry_secs, Arc::clone(&metrics))
+                .map_err(|e| ConfigError::new("store.redis_url", e.to_string()))?;
         if matches!(store, Store::Memory(_)) {
             tracing::warn!(
                 "store.backend = memory: revocations are neither shared between replicas nor kept across restarts"

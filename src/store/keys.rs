@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! generation:     {prefix}generation                        value: "<id> <not_before>", no TTL
+//! stream:         {prefix}revocations                       a Redis Stream of revocations
 //! subject entry:  {prefix}{<subject tag>}s                 value: not_before (unix seconds)
 //! token entry:    {prefix}{<subject tag>}j<hash of jti>     value: 1
 //!                 {prefix}{<subject tag>}t<hash of token>   (token without jti)
@@ -31,6 +32,12 @@ impl Keys {
     /// The generation marker (no TTL): see generation.rs.
     pub fn generation(&self) -> String {
         format!("{}generation", self.prefix)
+    }
+
+    /// The stream of revocations (every revocation appends to it, in the same script as its
+    /// entry), from which replicas keep their local mirror of the blocklist.
+    pub fn stream(&self) -> String {
+        format!("{}revocations", self.prefix)
     }
 
     /// Entry holding a subject's `not_before`.

@@ -70,14 +70,19 @@ pub enum Store {
 impl Store {
     /// Builds the configured backend. Must run inside a tokio runtime (the memory store spawns
     /// its purge task). Redis is connected lazily.
+    /// `max_entry_secs` is the longest a blocklist entry can live (max token lifetime + leeway
+    /// + margin).
     pub fn from_settings(
         settings: &StoreSettings,
         keys: &Keys,
+        max_entry_secs: u64,
         metrics: Arc<Metrics>,
     ) -> Result<Store, StoreError> {
         Ok(match settings.backend {
             Backend::Memory => Store::Memory(MemoryStore::start()),
-            Backend::Redis => Store::Redis(RedisStore::new(settings, keys.generation(), metrics)?),
+            Backend::Redis => {
+                Store::Redis(RedisStore::new(settings, keys, max_entry_secs, metrics)?)
+            }
         })
     }
 

@@ -9,6 +9,7 @@
 mod lanes;
 mod pool;
 mod reply;
+mod revoke;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,23 +19,14 @@ use deadpool_redis::redis::{self, AsyncConnectionConfig};
 use deadpool_redis::Timeouts;
 
 use lanes::Lanes;
-use pool::{is_read_only, Handle, Pools};
+use pool::{Handle, Pools};
 use reply::{as_string, info_texts};
+use revoke::StreamKey;
 
 use super::generation::{Generation, Seen, Tracker, INSTALL_SCRIPT};
-use super::{Lookup, StoreError, Unfit};
+use super::{Keys, Lookup, StoreError, Unfit};
 use crate::config::{RedisMode, StoreSettings};
 use crate::metrics::Metrics;
-
-/// Sets a subject's not_before from the Redis clock (one clock for every replica), never
-/// moving it backwards, and returns it.
-const REVOKE_SUBJECT_SCRIPT: &str = r"
-local now = tonumber(redis.call('TIME')[1])
-local current = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-local not_before = math.max(now, current)
-redis.call('SET', KEYS[1], not_before, 'EX', ARGV[1])
-return not_before
-";
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -70,15 +62,25 @@ struct Inner {
     /// Where Redis is, without credentials: logs name it so a typo in a host is not mistaken
     /// for Redis being down.
     address: String,
+    /// The revocation stream; none in cluster mode (see `revoke_token`).
+    stream: Option<StreamKey>,
 }
 
 impl RedisStore {
     /// Builds the pool; connects lazily, so the service starts (unready) while Redis is down.
+    /// `keys` names the generation marker and the stream; `max_entry_secs` is the longest a
+    /// blocklist entry can live, so stream entries older than that are trimmed.
     pub fn new(
         settings: &StoreSettings,
-        marker_key: String,
+        keys: &Keys,
+        max_entry_secs: u64,
         metrics: Arc<Metrics>,
     ) -> Result<RedisStore, StoreError> {
+        let marker_key = keys.generation();
+        let stream = StreamKey {
+            key: keys.stream(),
+            keep_ms: max_entry_secs.saturating_mul(1000),
+        };
         let connect_timeout = Duration::from_millis(settings.connect_timeout_ms);
         let command_timeout = Duration::from_millis(settings.command_timeout_ms);
         let wait_timeout = Duration::from_millis(settings.pool_wait_timeout_ms);
@@ -118,6 +120,7 @@ impl RedisStore {
                 replica_ack_timeout,
                 warned_no_aof: AtomicBool::new(false),
                 address: settings.redis_addresses(),
+                stream: (settings.redis_mode != RedisMode::Cluster).then_some(stream),
             }),
         };
         store.watch_generation();
@@ -296,62 +299,6 @@ impl RedisStore {
             return Err(Unfit::DataLoss);
         }
         Ok(())
-    }
-
-    pub async fn revoke_token(&self, key: &str, expires_at_ms: i64) -> Result<(), StoreError> {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(key).arg(1).arg("PXAT").arg(expires_at_ms);
-        let _: redis::Value = self.write(cmd).await?;
-        Ok(())
-    }
-
-    pub async fn revoke_subject(&self, key: &str, ttl_secs: u64) -> Result<i64, StoreError> {
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(REVOKE_SUBJECT_SCRIPT).arg(1).arg(key).arg(ttl_secs);
-        let reply = self.write(cmd).await?;
-        redis::FromRedisValue::from_redis_value(reply)
-            .map_err(|_| StoreError::Unavailable("unexpected reply"))
-    }
-
-    /// Runs a revocation write. Without `store.min_replica_acks` it shares a lane like a check.
-    /// With it, the write and `WAIT n timeout` run pipelined on a connection of their own (WAIT
-    /// blocks the connection it runs on, which would stall every check sharing a lane), and too
-    /// few acknowledgements is a failure: the caller answers 503, never a silent success.
-    async fn write(&self, cmd: redis::Cmd) -> Result<redis::Value, StoreError> {
-        let inner = &self.inner;
-        if inner.min_replica_acks == 0 {
-            return self.query(&cmd).await;
-        }
-        let mut pipe = redis::pipe();
-        pipe.add_command(cmd)
-            .cmd("WAIT")
-            .arg(inner.min_replica_acks)
-            .arg(inner.replica_ack_timeout.as_millis() as u64);
-        let budget = inner.lanes.acquire_timeout()
-            + inner.lanes.command_timeout()
-            + inner.replica_ack_timeout;
-        let (reply, acks): (redis::Value, usize) = tokio::time::timeout(budget, async {
-            let conn = inner.pool.get().await?;
-            pipe.query_async(&mut conn.handle()).await.map_err(|err| {
-                if is_read_only(&err) {
-                    conn.mark_stale();
-                }
-                StoreError::Unavailable("write failed")
-            })
-        })
-        .await
-        .map_err(|_| StoreError::Timeout)??;
-        if acks < inner.min_replica_acks {
-            tracing::error!(
-                acks,
-                required = inner.min_replica_acks,
-                "revocation written to the master but too few replicas acknowledged it"
-            );
-            return Err(StoreError::Unavailable(
-                "too few replicas acknowledged the write",
-            ));
-        }
-        Ok(reply)
     }
 
     /// INFO: in cluster mode from one reachable master (a failed node must not make the

@@ -1,0 +1,124 @@
+//! Revocation writes: a token's entry or a subject's not-before, each appended to the
+//! revocation stream in the same script (outside cluster mode), and acknowledged only once
+//! Redis (and, with `store.min_replica_acks`, its replicas) has it.
+
+use deadpool_redis::redis;
+
+use super::pool::is_read_only;
+use super::RedisStore;
+use crate::store::StoreError;
+
+/// Writes a token's entry with its absolute deadline and appends the revocation to the stream
+/// (`key`, `until` in unix ms), in one step, so no replica can see one without the other. Stream entries older than the
+/// longest an entry can live (`ARGV[2]` ms) are trimmed: their entries have expired. Returns
+/// the stream entry's id.
+const REVOKE_TOKEN_SCRIPT: &str = r"
+redis.call('SET', KEYS[1], 1, 'PXAT', ARGV[1])
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('XADD', KEYS[2], 'MINID', now_ms - tonumber(ARGV[2]), '*',
+    'key', KEYS[1], 'until', ARGV[1])
+";
+
+/// Sets a subject's not_before from the Redis clock (one clock for every replica), never
+/// moving it backwards, appends it to the stream (`key`, `until`, `not_before`), and returns it.
+const REVOKE_SUBJECT_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local not_before = math.max(now, current)
+redis.call('SET', KEYS[1], not_before, 'EX', ARGV[1])
+if KEYS[2] then
+  local now_ms = now * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('XADD', KEYS[2], 'MINID', now_ms - tonumber(ARGV[1]) * 1000, '*',
+      'key', KEYS[1], 'until', now_ms + tonumber(ARGV[1]) * 1000, 'not_before', not_before)
+end
+return not_before
+";
+
+/// The revocation stream's key, and how long its entries matter: the longest a blocklist entry
+/// can live (max token lifetime + leeway + margin), in milliseconds.
+pub(super) struct StreamKey {
+    pub(super) key: String,
+    pub(super) keep_ms: u64,
+}
+
+impl RedisStore {
+    /// Writes a token's entry (and, outside cluster mode, its stream entry: the stream lives
+    /// in one slot, which a token's entry in cluster mode does not share).
+    pub async fn revoke_token(&self, key: &str, expires_at_ms: i64) -> Result<(), StoreError> {
+        let cmd = match &self.inner.stream {
+            Some(stream) => {
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg(REVOKE_TOKEN_SCRIPT)
+                    .arg(2)
+                    .arg(key)
+                    .arg(&stream.key)
+                    .arg(expires_at_ms)
+                    .arg(stream.keep_ms);
+                cmd
+            }
+            None => {
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(key).arg(1).arg("PXAT").arg(expires_at_ms);
+                cmd
+            }
+        };
+        let _: redis::Value = self.write(cmd).await?;
+        Ok(())
+    }
+
+    pub async fn revoke_subject(&self, key: &str, ttl_secs: u64) -> Result<i64, StoreError> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(REVOKE_SUBJECT_SCRIPT);
+        match &self.inner.stream {
+            Some(stream) => cmd.arg(2).arg(key).arg(&stream.key),
+            None => cmd.arg(1).arg(key),
+        };
+        cmd.arg(ttl_secs);
+        let reply = self.write(cmd).await?;
+        redis::FromRedisValue::from_redis_value(reply)
+            .map_err(|_| StoreError::Unavailable("unexpected reply"))
+    }
+
+    /// Runs a revocation write. Without `store.min_replica_acks` it shares a lane like a check.
+    /// With it, the write and `WAIT n timeout` run pipelined on a connection of their own (WAIT
+    /// blocks the connection it runs on, which would stall every check sharing a lane), and too
+    /// few acknowledgements is a failure: the caller answers 503, never a silent success.
+    async fn write(&self, cmd: redis::Cmd) -> Result<redis::Value, StoreError> {
+        let inner = &self.inner;
+        if inner.min_replica_acks == 0 {
+            return self.query(&cmd).await;
+        }
+        let mut pipe = redis::pipe();
+        pipe.add_command(cmd)
+            .cmd("WAIT")
+            .arg(inner.min_replica_acks)
+            .arg(inner.replica_ack_timeout.as_millis() as u64);
+        let budget = inner.lanes.acquire_timeout()
+            + inner.lanes.command_timeout()
+            + inner.replica_ack_timeout;
+        let (reply, acks): (redis::Value, usize) = tokio::time::timeout(budget, async {
+            let conn = inner.pool.get().await?;
+            pipe.query_async(&mut conn.handle()).await.map_err(|err| {
+                if is_read_only(&err) {
+                    conn.mark_stale();
+                }
+                StoreError::Unavailable("write failed")
+            })
+        })
+        .await
+        .map_err(|_| StoreError::Timeout)??;
+        if acks < inner.min_replica_acks {
+            tracing::error!(
+                acks,
+                required = inner.min_replica_acks,
+                "revocation written to the master but too few replicas acknowledged it"
+            );
+            return Err(StoreError::Unavailable(
+                "too few replicas acknowledged the write",
+            ));
+        }
+        Ok(reply)
+    }
+}
