@@ -5,10 +5,12 @@
 //! - `memory`: embedded, per process, entries expire on time.
 //! - `redis`: shared by replicas, one command per token check.
 //! - `generation`: the Redis store's data-loss detection.
+//! - `mirror`: a replica's local copy of the blocklist, from the revocation stream (in progress).
 
 pub mod generation;
 pub mod keys;
 pub mod memory;
+pub mod mirror;
 pub mod redis;
 
 use std::fmt;

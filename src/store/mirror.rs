@@ -1,0 +1,261 @@
+//! A replica's local copy of the Redis blocklist, built from the revocation stream (issue 14):
+//! token entries with their deadlines, subjects' not-befores, and the stream position it has
+//! applied. It answers a lookup only while it is complete (never past `max_entries`: it then
+//! reports itself incomplete rather than dropping entries) and the caller holds a valid lease;
+//! otherwise the caller uses the MGET path. This module is the data structure alone: following
+//! the stream and the lease are the Redis store's.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::Lookup;
+
+/// One revocation as the stream carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoked {
+    /// A token entry, in force until `until_ms` (unix milliseconds).
+    Token { key: String, until_ms: i64 },
+    /// A subject's not-before (unix seconds), in force until `until_ms`.
+    Subject {
+        key: String,
+        not_before: i64,
+        until_ms: i64,
+    },
+}
+
+/// A stream entry id, `<ms>-<seq>`, ordered as Redis orders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct StreamId {
+    pub ms: u64,
+    pub seq: u64,
+}
+
+impl StreamId {
+    pub fn parse(id: &str) -> Option<StreamId> {
+        let (ms, seq) = id.split_once('-')?;
+        Some(StreamId {
+            ms: ms.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+#[derive(Debug)]
+pub struct Mirror {
+    /// Token entry key → deadline (unix ms).
+    tokens: HashMap<String, i64>,
+    /// Subject entry key → (not_before, deadline).
+    subjects: HashMap<String, (i64, i64)>,
+    /// Every entry's deadline, in order, so expired ones are dropped without a scan.
+    deadlines: BTreeSet<(i64, String)>,
+    /// The last stream entry applied.
+    position: StreamId,
+    /// Past this many entries the mirror stops taking entries and reports itself incomplete.
+    max_entries: usize,
+    complete: bool,
+}
+
+impl Mirror {
+    pub fn new(max_entries: usize) -> Mirror {
+        Mirror {
+            tokens: HashMap::new(),
+            subjects: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            position: StreamId::default(),
+            max_entries,
+            complete: true,
+        }
+    }
+
+    /// Applies stream entries in order; entries at or before the position are ignored (a
+    /// re-read after a reconnect).
+    pub fn apply(&mut self, entries: impl IntoIterator<Item = (StreamId, Revoked)>) {
+        for (id, revoked) in entries {
+            if id <= self.position {
+                continue;
+            }
+            self.position = id;
+            if self.len() >= self.max_entries {
+                self.complete = false;
+                continue;
+            }
+            match revoked {
+                Revoked::Token { key, until_ms } => {
+                    let until = self.tokens.entry(key.clone()).or_insert(until_ms);
+                    *until = (*until).max(until_ms);
+                    self.deadlines.insert((*until, key));
+                }
+                Revoked::Subject {
+                    key,
+                    not_before,
+                    until_ms,
+                } => {
+                    let entry = self.subjects.entry(key.clone()).or_insert((0, until_ms));
+                    // As in Redis: a not-before never moves backwards.
+                    entry.0 = entry.0.max(not_before);
+                    entry.1 = entry.1.max(until_ms);
+                    self.deadlines.insert((entry.1, key));
+                }
+            }
+        }
+    }
+
+    /// Drops the entries whose deadline has passed at `now_ms`.
+    pub fn expire(&mut self, now_ms: i64) {
+        while let Some((deadline, key)) = self.deadlines.first().cloned() {
+            if deadline > now_ms {
+                break;
+            }
+            self.deadlines.pop_first();
+            // Only when this is still the entry's deadline (a later revocation may extend it).
+            if self.tokens.get(&key) == Some(&deadline) {
+                self.tokens.remove(&key);
+            }
+            if self
+                .subjects
+                .get(&key)
+                .is_some_and(|(_, until)| *until == deadline)
+            {
+                self.subjects.remove(&key);
+            }
+        }
+    }
+
+    /// What the blocklist says of a token at `now_ms`, or None when the mirror cannot answer
+    /// (incomplete). `global_not_before` comes from the generation marker, which the store
+    /// tracks.
+    pub fn lookup(
+        &self,
+        token_key: &str,
+        subject_key: Option<&str>,
+        now_ms: i64,
+        global_not_before: i64,
+    ) -> Option<Lookup> {
+        if !self.complete {
+            return None;
+        }
+        let revoked = self
+            .tokens
+            .get(token_key)
+            .is_some_and(|until| *until > now_ms);
+        let subject_not_before = subject_key
+            .and_then(|key| self.subjects.get(key))
+            .filter(|(_, until)| *until > now_ms)
+            .map(|(not_before, _)| *not_before);
+        Some(Lookup {
+            revoked,
+            subject_not_before,
+            global_not_before,
+        })
+    }
+
+    pub fn position(&self) -> StreamId {
+        self.position
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len() + self.subjects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(ms: u64, seq: u64) -> StreamId {
+        StreamId { ms, seq }
+    }
+
+    fn token(key: &str, until_ms: i64) -> Revoked {
+        Revoked::Token {
+            key: key.into(),
+            until_ms,
+        }
+    }
+
+    fn subject(key: &str, not_before: i64, until_ms: i64) -> Revoked {
+        Revoked::Subject {
+            key: key.into(),
+            not_before,
+            until_ms,
+        }
+    }
+
+    #[test]
+    fn stream_ids_parse_and_order_like_redis() {
+        assert_eq!(
+            StreamId::parse("1700000000000-3"),
+            Some(id(1_700_000_000_000, 3))
+        );
+        assert!(id(5, 9) < id(6, 0));
+        assert!(id(5, 1) < id(5, 2));
+        for bad in ["", "1", "1-", "-1", "a-1", "1-b"] {
+            assert_eq!(StreamId::parse(bad), None, "{bad}");
+        }
+        assert_eq!(id(12, 3).to_string(), "12-3");
+    }
+
+    #[test]
+    fn revocations_apply_in_order_and_answer_until_their_deadline() {
+        let mut m = Mirror::new(100);
+        m.apply([
+            (id(1, 0), token("t1", 5_000)),
+            (id(2, 0), subject("s1", 40, 9_000)),
+        ]);
+        let found = m.lookup("t1", Some("s1"), 1_000, 0).unwrap();
+        assert!(found.revoked);
+        assert_eq!(found.subject_not_before, Some(40));
+        assert!(!m.lookup("t2", Some("s2"), 1_000, 0).unwrap().revoked);
+        // Past the token's deadline it no longer counts, even before expire() runs.
+        assert!(!m.lookup("t1", None, 5_000, 0).unwrap().revoked);
+        m.expire(5_000);
+        assert_eq!(m.len(), 1);
+        m.expire(9_000);
+        assert!(m.is_empty());
+        assert_eq!(m.position(), id(2, 0));
+    }
+
+    #[test]
+    fn a_re_read_is_ignored_and_a_not_before_never_moves_back() {
+        let mut m = Mirror::new(100);
+        m.apply([(id(1, 0), subject("s", 50, 9_000))]);
+        m.apply([
+            (id(1, 0), subject("s", 10, 9_000)),
+            (id(2, 0), subject("s", 30, 9_500)),
+        ]);
+        let found = m.lookup("t", Some("s"), 0, 0).unwrap();
+        assert_eq!(found.subject_not_before, Some(50));
+        // The later deadline holds: the earlier one's expiry does not drop it.
+        m.expire(9_000);
+        assert_eq!(
+            m.lookup("t", Some("s"), 9_100, 0)
+                .unwrap()
+                .subject_not_before,
+            Some(50)
+        );
+    }
+
+    #[test]
+    fn past_max_entries_the_mirror_says_it_cannot_answer_instead_of_dropping_entries() {
+        let mut m = Mirror::new(2);
+        m.apply([(id(1, 0), token("a", 9_000)), (id(2, 0), token("b", 9_000))]);
+        assert!(m.lookup("a", None, 0, 0).is_some());
+        m.apply([(id(3, 0), token("c", 9_000))]);
+        assert!(!m.is_complete());
+        assert_eq!(m.lookup("c", None, 0, 0), None);
+        assert_eq!(m.position(), id(3, 0), "the position still moves on");
+    }
+}
