@@ -54,6 +54,8 @@ pub struct StoreSettings {
     pub data_loss_unready_secs: u64,
     pub min_replica_acks: usize,
     pub replica_ack_timeout_ms: u64,
+    pub mirror_lease_ms: u64,
+    pub mirror_max_entries: usize,
 }
 
 impl StoreSettings {
@@ -95,6 +97,24 @@ impl StoreSettings {
             return Err(ConfigError::new(
                 "store.sentinel_master",
                 "must name the master the sentinels monitor",
+            ));
+        }
+        if store.mirror_lease_ms > 60_000 {
+            return Err(ConfigError::new(
+                "store.mirror_lease_ms",
+                "must be at most 60000 (0 turns the mirror off)",
+            ));
+        }
+        if store.mirror_lease_ms > 0 && store.redis_mode == RedisMode::Cluster {
+            return Err(ConfigError::new(
+                "store.mirror_lease_ms",
+                "the mirror is not available with redis_mode = \"cluster\" yet; set 0",
+            ));
+        }
+        if store.mirror_max_entries == 0 {
+            return Err(ConfigError::new(
+                "store.mirror_max_entries",
+                "must be at least 1",
             ));
         }
         if store.redis_mode == RedisMode::Cluster && store.min_replica_acks > 0 {

@@ -3,6 +3,7 @@
 //! ```text
 //! generation:     {prefix}generation                        value: "<id> <not_before>", no TTL
 //! stream:         {prefix}revocations                       a Redis Stream of revocations
+//! mirror acks:    {prefix}mirror_acks                       hash: replica id -> position, lease
 //! subject entry:  {prefix}{<subject tag>}s                 value: not_before (unix seconds)
 //! token entry:    {prefix}{<subject tag>}j<hash of jti>     value: 1
 //!                 {prefix}{<subject tag>}t<hash of token>   (token without jti)
@@ -38,6 +39,12 @@ impl Keys {
     /// entry), from which replicas keep their local mirror of the blocklist.
     pub fn stream(&self) -> String {
         format!("{}revocations", self.prefix)
+    }
+
+    /// The replicas' acknowledgements of the stream: replica id → "<stream id> <valid until, ms
+    /// on the Redis clock>".
+    pub fn mirror_acks(&self) -> String {
+        format!("{}mirror_acks", self.prefix)
     }
 
     /// Entry holding a subject's `not_before`.

@@ -80,27 +80,33 @@ impl Mirror {
                 continue;
             }
             self.position = id;
-            if self.len() >= self.max_entries {
-                self.complete = false;
-                continue;
+            self.insert(revoked);
+        }
+    }
+
+    /// Takes a revocation this replica wrote itself, before its stream entry is read back (the
+    /// position does not move: entries before it may still be unread).
+    pub fn insert(&mut self, revoked: Revoked) {
+        if self.len() >= self.max_entries {
+            self.complete = false;
+            return;
+        }
+        match revoked {
+            Revoked::Token { key, until_ms } => {
+                let until = self.tokens.entry(key.clone()).or_insert(until_ms);
+                *until = (*until).max(until_ms);
+                self.deadlines.insert((*until, key));
             }
-            match revoked {
-                Revoked::Token { key, until_ms } => {
-                    let until = self.tokens.entry(key.clone()).or_insert(until_ms);
-                    *until = (*until).max(until_ms);
-                    self.deadlines.insert((*until, key));
-                }
-                Revoked::Subject {
-                    key,
-                    not_before,
-                    until_ms,
-                } => {
-                    let entry = self.subjects.entry(key.clone()).or_insert((0, until_ms));
-                    // As in Redis: a not-before never moves backwards.
-                    entry.0 = entry.0.max(not_before);
-                    entry.1 = entry.1.max(until_ms);
-                    self.deadlines.insert((entry.1, key));
-                }
+            Revoked::Subject {
+                key,
+                not_before,
+                until_ms,
+            } => {
+                let entry = self.subjects.entry(key.clone()).or_insert((0, until_ms));
+                // As in Redis: a not-before never moves backwards.
+                entry.0 = entry.0.max(not_before);
+                entry.1 = entry.1.max(until_ms);
+                self.deadlines.insert((entry.1, key));
             }
         }
     }

@@ -15,6 +15,7 @@ mod durability;
 mod health;
 mod introspect;
 mod jwks;
+mod mirror;
 mod nginx;
 mod redis_topologies;
 mod requests;

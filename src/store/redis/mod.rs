@@ -6,6 +6,7 @@
 //! reads the generation marker, so a store that lost its data is noticed on the next check
 //! (see generation.rs).
 
+mod follow;
 mod lanes;
 mod pool;
 mod reply;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 use deadpool_redis::redis::{self, AsyncConnectionConfig};
 use deadpool_redis::Timeouts;
 
+use follow::MirrorShared;
 use lanes::Lanes;
 use pool::{Handle, Pools};
 use reply::{as_string, info_texts};
@@ -64,6 +66,8 @@ struct Inner {
     address: String,
     /// The revocation stream; none in cluster mode (see `revoke_token`).
     stream: Option<StreamKey>,
+    /// The local mirror of the blocklist, when `store.mirror_lease_ms` > 0 (see follow.rs).
+    mirror: Option<Arc<MirrorShared>>,
 }
 
 impl RedisStore {
@@ -120,10 +124,19 @@ impl RedisStore {
                 replica_ack_timeout,
                 warned_no_aof: AtomicBool::new(false),
                 address: settings.redis_addresses(),
+                mirror: (settings.mirror_lease_ms > 0 && settings.redis_mode != RedisMode::Cluster)
+                    .then(|| {
+                        Arc::new(MirrorShared::new(
+                            Duration::from_millis(settings.mirror_lease_ms),
+                            settings.mirror_max_entries,
+                            keys.mirror_acks(),
+                        ))
+                    }),
                 stream: (settings.redis_mode != RedisMode::Cluster).then_some(stream),
             }),
         };
         store.watch_generation();
+        store.spawn_follower();
         Ok(store)
     }
 
@@ -133,6 +146,9 @@ impl RedisStore {
         token_key: &str,
         subject_key: Option<&str>,
     ) -> Result<Lookup, StoreError> {
+        if let Some(found) = self.mirror_lookup(token_key, subject_key) {
+            return Ok(found);
+        }
         let mut cmd = redis::cmd("MGET");
         cmd.arg(token_key);
         if let Some(subject_key) = subject_key {
@@ -172,6 +188,22 @@ impl RedisStore {
             subject_not_before,
             global_not_before,
         })
+    }
+
+    /// The mirror's answer, while it holds a lease and is complete; None: use Redis.
+    fn mirror_lookup(&self, token_key: &str, subject_key: Option<&str>) -> Option<Lookup> {
+        let shared = self.inner.mirror.as_ref()?;
+        if !shared.holds_lease() {
+            return None;
+        }
+        let global_not_before = self.inner.generation.known()?.not_before;
+        let mirror = shared.mirror.lock().unwrap_or_else(|p| p.into_inner());
+        mirror.lookup(
+            token_key,
+            subject_key,
+            crate::clock::unix_now_ms(),
+            global_not_before,
+        )
     }
 
     /// Where Redis is, without credentials.

@@ -4,8 +4,11 @@
 
 use deadpool_redis::redis;
 
+use std::time::{Duration, Instant};
+
 use super::pool::is_read_only;
 use super::RedisStore;
+use crate::store::mirror::{Revoked, StreamId};
 use crate::store::StoreError;
 
 /// Writes a token's entry with its absolute deadline and appends the revocation to the stream
@@ -21,7 +24,8 @@ return redis.call('XADD', KEYS[2], 'MINID', now_ms - tonumber(ARGV[2]), '*',
 ";
 
 /// Sets a subject's not_before from the Redis clock (one clock for every replica), never
-/// moving it backwards, appends it to the stream (`key`, `until`, `not_before`), and returns it.
+/// moving it backwards, appends it to the stream (`key`, `until`, `not_before`), and returns it
+/// (with the stream entry's id and deadline when there is a stream).
 const REVOKE_SUBJECT_SCRIPT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1])
@@ -30,11 +34,30 @@ local not_before = math.max(now, current)
 redis.call('SET', KEYS[1], not_before, 'EX', ARGV[1])
 if KEYS[2] then
   local now_ms = now * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('XADD', KEYS[2], 'MINID', now_ms - tonumber(ARGV[1]) * 1000, '*',
+  local id = redis.call('XADD', KEYS[2], 'MINID', now_ms - tonumber(ARGV[1]) * 1000, '*',
       'key', KEYS[1], 'until', now_ms + tonumber(ARGV[1]) * 1000, 'not_before', not_before)
+  return {not_before, id, now_ms + tonumber(ARGV[1]) * 1000}
 end
 return not_before
 ";
+
+/// The replicas' acknowledgements with the Redis clock: `{now_ms, HGETALL acks}`.
+const ACKS_SCRIPT: &str = r"
+local t = redis.call('TIME')
+return {tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), redis.call('HGETALL', KEYS[1])}
+";
+
+/// Whether an acknowledgement `"<position> <valid until ms>"` covers `entry`, or no longer
+/// holds a lease at `now_ms` (Redis clock).
+fn has_read(ack: &str, entry: StreamId, now_ms: i64) -> bool {
+    let Some((position, valid_until)) = ack.split_once(' ') else {
+        return true;
+    };
+    let expired = valid_until
+        .parse::<i64>()
+        .map_or(true, |until| until <= now_ms);
+    expired || StreamId::parse(position).is_some_and(|p| p >= entry)
+}
 
 /// The revocation stream's key, and how long its entries matter: the longest a blocklist entry
 /// can live (max token lifetime + leeway + margin), in milliseconds.
@@ -64,7 +87,15 @@ impl RedisStore {
                 cmd
             }
         };
-        let _: redis::Value = self.write(cmd).await?;
+        let reply = self.write(cmd).await?;
+        if let Ok(id) = redis::FromRedisValue::from_redis_value(reply) {
+            let id: String = id;
+            let revoked = Revoked::Token {
+                key: key.to_owned(),
+                until_ms: expires_at_ms,
+            };
+            self.await_mirrors(&id, revoked).await;
+        }
         Ok(())
     }
 
@@ -77,8 +108,57 @@ impl RedisStore {
         };
         cmd.arg(ttl_secs);
         let reply = self.write(cmd).await?;
+        if let Ok((not_before, id, until_ms)) =
+            redis::FromRedisValue::from_redis_value(reply.clone())
+        {
+            let (not_before, id, until_ms): (i64, String, i64) = (not_before, id, until_ms);
+            let revoked = Revoked::Subject {
+                key: key.to_owned(),
+                not_before,
+                until_ms,
+            };
+            self.await_mirrors(&id, revoked).await;
+            return Ok(not_before);
+        }
         redis::FromRedisValue::from_redis_value(reply)
             .map_err(|_| StoreError::Unavailable("unexpected reply"))
+    }
+
+    /// With the mirror on: takes the revocation into this replica's own mirror at once, then
+    /// waits until every other replica holding a lease has read the stream up to `id`, or until
+    /// a lease plus a drift margin has passed since Redis acknowledged the write (a replica that
+    /// has not read it by then can no longer hold a lease from before it). The acknowledgements
+    /// are compared on one clock, Redis's.
+    async fn await_mirrors(&self, id: &str, revoked: Revoked) {
+        let Some(shared) = &self.inner.mirror else {
+            return;
+        };
+        let written = Instant::now();
+        shared
+            .mirror
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(revoked);
+        let Some(entry) = StreamId::parse(id) else {
+            return;
+        };
+        let drift = (shared.lease / 10).max(Duration::from_millis(10));
+        let give_up = written + shared.lease + drift;
+        let mut read = redis::cmd("EVAL");
+        read.arg(ACKS_SCRIPT).arg(1).arg(&shared.acks_key);
+        while Instant::now() < give_up {
+            let acks: Result<(i64, Vec<String>), _> = self.query(&read).await;
+            if let Ok((now_ms, acks)) = acks {
+                let all_read = acks.chunks(2).all(|pair| {
+                    let [replica, ack] = pair else { return true };
+                    replica == &shared.replica_id || has_read(ack, entry, now_ms)
+                });
+                if all_read {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     /// Runs a revocation write. Without `store.min_replica_acks` it shares a lane like a check.

@@ -1,0 +1,290 @@
+//! The mirror's follower and lease (issue 14, off unless `store.mirror_lease_ms` > 0). A task
+//! loads the revocation stream into the mirror, then reads on from its position on a connection
+//! of its own, together with the Redis clock and the generation marker. After a read that
+//! reached the end of the stream it records its position and lease in `{prefix}mirror_acks`
+//! (valid until Redis time + L), and only once that is recorded does it extend its lease: the
+//! local monotonic time at which it sent the read, plus L. While the lease holds, checks are
+//! answered from memory. A changed or vanished marker (data loss) reloads the mirror, and no
+//! lease is held meanwhile, so checks use the MGET path.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use deadpool_redis::redis::{self, Value};
+
+use super::pool::Conn;
+use super::reply::as_string;
+use super::RedisStore;
+use crate::store::generation::Seen;
+use crate::store::mirror::{Mirror, Revoked, StreamId};
+use crate::store::StoreError;
+
+/// Entries read per command.
+const BATCH: usize = 1000;
+
+/// What the store shares with its follower.
+pub(super) struct MirrorShared {
+    pub(super) mirror: Mutex<Mirror>,
+    /// Until when the mirror may answer (monotonic); None: no lease.
+    lease_until: Mutex<Option<Instant>>,
+    /// False until the mirror was loaded for the current generation marker.
+    synced: AtomicBool,
+    pub(super) lease: Duration,
+    /// This replica's field in the acks hash.
+    pub(super) replica_id: String,
+    pub(super) acks_key: String,
+    max_entries: usize,
+}
+
+impl MirrorShared {
+    pub(super) fn new(lease: Duration, max_entries: usize, acks_key: String) -> MirrorShared {
+        MirrorShared {
+            mirror: Mutex::new(Mirror::new(max_entries)),
+            lease_until: Mutex::new(None),
+            synced: AtomicBool::new(false),
+            lease,
+            replica_id: uuid::Uuid::new_v4().to_string(),
+            acks_key,
+            max_entries,
+        }
+    }
+
+    /// Whether the mirror may answer now.
+    pub(super) fn holds_lease(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+            && lock(&self.lease_until).is_some_and(|until| Instant::now() < until)
+    }
+
+    fn drop_lease(&self) {
+        *lock(&self.lease_until) = None;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl RedisStore {
+    /// Starts the follower when the mirror is on; it ends when the store is dropped.
+    pub(super) fn spawn_follower(&self) {
+        let Some(shared) = self.inner.mirror.clone() else {
+            return;
+        };
+        let weak = Arc::downgrade(&self.inner);
+        let poll = (shared.lease / 4).max(Duration::from_millis(5));
+        tokio::spawn(async move {
+            let mut conn: Option<Conn> = None;
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
+                let store = RedisStore { inner };
+                // Each read blocks in Redis until an entry arrives or `block` passes, so there
+                // is no wait between reads.
+                match store.follow_once(&shared, &mut conn).await {
+                    Ok(_) => {}
+                    Err(_) => {
+                        conn = None;
+                        drop(store);
+                        tokio::time::sleep(poll).await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// One step: load if needed, else read on. Ok(true) once caught up.
+    async fn follow_once(
+        &self,
+        shared: &MirrorShared,
+        conn: &mut Option<Conn>,
+    ) -> Result<bool, StoreError> {
+        let stream = &self
+            .inner
+            .stream
+            .as_ref()
+            .expect("the mirror is only on where the stream is written")
+            .key;
+        if conn.is_none() {
+            *conn = Some(self.inner.pool.get().await?);
+        }
+        let conn = conn.as_ref().expect("set just above");
+        if !shared.synced.load(Ordering::Acquire) {
+            let mirror = self.load(conn, stream, shared.max_entries).await?;
+            *lock(&shared.mirror) = mirror;
+            shared.synced.store(true, Ordering::Release);
+            return Ok(false);
+        }
+        let sent = Instant::now();
+        let position = lock(&shared.mirror).position();
+        let mut pipe = redis::pipe();
+        // Shorter than the lease (so it is renewed in time) and than the connection's response
+        // timeout.
+        let block = (shared.lease / 4)
+            .min(self.inner.lanes.command_timeout() / 2)
+            .max(Duration::from_millis(1));
+        pipe.cmd("XREAD")
+            .arg("COUNT")
+            .arg(BATCH)
+            .arg("BLOCK")
+            .arg(block.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(stream)
+            .arg(position.to_string())
+            .cmd("TIME")
+            .cmd("GET")
+            .arg(&self.inner.marker_key);
+        let (read, time, marker): (Value, (String, String), Option<String>) =
+            self.run(conn, &pipe).await?;
+        if !matches!(self.inner.generation.see(marker.as_deref()), Seen::Known(_)) {
+            // A loss, or the first marker: adopt it, then reload with no lease meanwhile.
+            shared.drop_lease();
+            shared.synced.store(false, Ordering::Release);
+            self.observe_generation(marker.as_deref()).await?;
+            return Ok(false);
+        }
+        let entries = stream_entries(read);
+        let caught_up = entries.len() < BATCH;
+        let now_ms = crate::clock::unix_now_ms();
+        {
+            let mut mirror = lock(&shared.mirror);
+            mirror.apply(entries);
+            mirror.expire(now_ms);
+        }
+        if !caught_up {
+            return Ok(false);
+        }
+        let redis_ms = redis_time_ms(&time);
+        let position = lock(&shared.mirror).position();
+        let valid_until = redis_ms.saturating_add(shared.lease.as_millis() as i64);
+        let mut ack = redis::cmd("HSET");
+        ack.arg(&shared.acks_key)
+            .arg(&shared.replica_id)
+            .arg(format!("{position} {valid_until}"));
+        let _: Value = self.run_one(conn, &ack).await?;
+        // Recorded: the lease may run from when the read was sent.
+        *lock(&shared.lease_until) = Some(sent + shared.lease);
+        Ok(true)
+    }
+
+    /// The whole stream into a fresh mirror, in pages.
+    async fn load(&self, conn: &Conn, stream: &str, max: usize) -> Result<Mirror, StoreError> {
+        let mut mirror = Mirror::new(max);
+        let mut start = "-".to_owned();
+        loop {
+            let mut range = redis::cmd("XRANGE");
+            range
+                .arg(stream)
+                .arg(&start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(BATCH);
+            let page: Value = self.run_one(conn, &range).await?;
+            let entries = range_entries(page);
+            let Some((last, _)) = entries.last() else {
+                break;
+            };
+            start = format!("({last}");
+            let full = entries.len() == BATCH;
+            mirror.apply(entries);
+            if !full {
+                break;
+            }
+        }
+        mirror.expire(crate::clock::unix_now_ms());
+        Ok(mirror)
+    }
+
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        conn: &Conn,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(
+            self.inner.lanes.command_timeout(),
+            pipe.query_async(&mut conn.handle()),
+        )
+        .await
+        .map_err(|_| StoreError::Timeout)?
+        .map_err(|_| StoreError::Unavailable("mirror read failed"))
+    }
+
+    async fn run_one<T: redis::FromRedisValue>(
+        &self,
+        conn: &Conn,
+        cmd: &redis::Cmd,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(
+            self.inner.lanes.command_timeout(),
+            cmd.query_async(&mut conn.handle()),
+        )
+        .await
+        .map_err(|_| StoreError::Timeout)?
+        .map_err(|_| StoreError::Unavailable("mirror read failed"))
+    }
+}
+
+fn redis_time_ms((secs, micros): &(String, String)) -> i64 {
+    let secs: i64 = secs.parse().unwrap_or(0);
+    let micros: i64 = micros.parse().unwrap_or(0);
+    secs * 1000 + micros / 1000
+}
+
+/// XREAD's reply: for our one stream, its entries (none: nil).
+fn stream_entries(reply: Value) -> Vec<(StreamId, Revoked)> {
+    let streams = match reply {
+        Value::Array(items) => items,
+        Value::Map(pairs) => pairs
+            .into_iter()
+            .map(|(k, v)| Value::Array(vec![k, v]))
+            .collect(),
+        _ => return Vec::new(),
+    };
+    streams
+        .into_iter()
+        .filter_map(|stream| match stream {
+            Value::Array(mut pair) if pair.len() == 2 => pair.pop(),
+            _ => None,
+        })
+        .flat_map(range_entries)
+        .collect()
+}
+
+/// XRANGE's reply (and one stream of XREAD's): `[[id, [field, value, ...]], ...]`.
+fn range_entries(reply: Value) -> Vec<(StreamId, Revoked)> {
+    let Value::Array(entries) = reply else {
+        return Vec::new();
+    };
+    entries.into_iter().filter_map(entry).collect()
+}
+
+fn entry(value: Value) -> Option<(StreamId, Revoked)> {
+    let Value::Array(mut parts) = value else {
+        return None;
+    };
+    let fields = parts.pop()?;
+    let id = StreamId::parse(&as_string(parts.pop()?).ok()??)?;
+    let fields: Vec<String> = match fields {
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|v| as_string(v).ok().flatten())
+            .collect(),
+        _ => return None,
+    };
+    let field = |name: &str| {
+        fields
+            .chunks(2)
+            .find(|pair| pair.first().map(String::as_str) == Some(name))
+            .and_then(|pair| pair.get(1))
+    };
+    let key = field("key")?.clone();
+    let until_ms = field("until")?.parse().ok()?;
+    let revoked = match field("not_before") {
+        Some(nb) => Revoked::Subject {
+            key,
+            not_before: nb.parse().ok()?,
+            until_ms,
+        },
+        None => Revoked::Token { key, until_ms },
+    };
+    Some((id, revoked))
+}

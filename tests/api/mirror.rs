@@ -1,0 +1,234 @@
+//! The local mirror of the blocklist (`store.mirror_lease_ms` > 0; off by default while it is
+//! built): replicas answer checks from memory, with no Redis round trip, and a revocation on any
+//! replica is refused by every other one as soon as it was answered 200.
+
+use std::time::{Duration, Instant};
+
+use introspectd::config::Backend;
+use serde_json::json;
+
+use crate::helpers::{test_settings, token, token_with, TestApp, TestRedis};
+
+const LEASE_MS: u64 = 500;
+
+async fn replica_on(redis: &TestRedis) -> TestApp {
+    let mut settings = test_settings(Backend::Redis, Some(&redis.url()));
+    settings.store.mirror_lease_ms = LEASE_MS;
+    TestApp::spawn_settings(settings).await
+}
+
+/// Waits until `app` answers checks without Redis: a check then costs no MGET.
+async fn mirror_serves(app: &TestApp, redis: &TestRedis) {
+    let probe = token("probe");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let before = redis.calls_of("mget");
+        app.assert_active(&probe).await;
+        if redis.calls_of("mget") == before {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the mirror never took over");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn checks_are_answered_from_memory_with_no_redis_command() {
+    let redis = TestRedis::start();
+    let a = replica_on(&redis).await;
+    mirror_serves(&a, &redis).await;
+    let revoked = token("alice");
+    assert_eq!(a.revoke(&revoked).await.status(), 200);
+    let before = redis.calls_of("mget");
+    for i in 0..100 {
+        a.assert_active(&token(&format!("user-{i}"))).await;
+        a.assert_inactive(&revoked).await;
+    }
+    assert_eq!(redis.calls_of("mget"), before, "a check went to Redis");
+}
+
+#[tokio::test]
+async fn a_revocation_on_one_replica_is_refused_at_once_by_the_others() {
+    let redis = TestRedis::start();
+    let a = replica_on(&redis).await;
+    let b = replica_on(&redis).await;
+    let c = replica_on(&redis).await;
+    for app in [&a, &b, &c] {
+        mirror_serves(app, &redis).await;
+    }
+    let mut accepted = 0;
+    for round in 0..300 {
+        let sub = format!("user-{round}");
+        let t = token(&sub);
+        // Known active on B and C first (so any stale answer would be active)...
+        b.assert_active(&t).await;
+        c.assert_active(&t).await;
+        let (revoker, checkers) = match round % 3 {
+            0 => (&a, [&b, &c]),
+            1 => (&b, [&a, &c]),
+            _ => (&c, [&a, &b]),
+        };
+        assert_eq!(revoker.revoke(&t).await.status(), 200);
+        // ...then checked on both at once, right after the 200.
+        let (x, y) = tokio::join!(
+            checkers[0].introspect_json(&t),
+            checkers[1].introspect_json(&t)
+        );
+        accepted += usize::from(x["active"] == true) + usize::from(y["active"] == true);
+        if round % 10 == 0 {
+            // A subject revocation too: older tokens of that subject refused everywhere.
+            let older = token_with(&sub, json!({ "iat": introspectd::clock::unix_now() - 5 }));
+            b.assert_active(&older).await;
+            assert_eq!(revoker.revoke_subject(&sub).await.status(), 200);
+            for checker in checkers {
+                accepted += usize::from(checker.introspect_json(&older).await["active"] == true);
+            }
+        }
+    }
+    assert_eq!(
+        accepted, 0,
+        "revoked tokens accepted after their revocation was answered"
+    );
+    // The mirrors answered: checks after warm-up cost no MGET.
+    let before = redis.calls_of("mget");
+    b.assert_active(&token("late")).await;
+    assert_eq!(redis.calls_of("mget"), before);
+}
+
+#[tokio::test]
+async fn a_replica_started_late_loads_every_revocation_and_serves_correctly_before() {
+    let redis = TestRedis::start();
+    let a = replica_on(&redis).await;
+    let revoked: Vec<String> = (0..300).map(|i| token(&format!("user-{i}"))).collect();
+    for t in &revoked {
+        assert_eq!(a.revoke(t).await.status(), 200);
+    }
+    let late = replica_on(&redis).await;
+    // Before and after its mirror takes over, every answer is right.
+    for t in &revoked {
+        late.assert_inactive(t).await;
+    }
+    mirror_serves(&late, &redis).await;
+    let before = redis.calls_of("mget");
+    for t in &revoked {
+        late.assert_inactive(t).await;
+    }
+    assert_eq!(
+        redis.calls_of("mget"),
+        before,
+        "the late replica's mirror is complete"
+    );
+}
+
+#[tokio::test]
+async fn while_redis_is_frozen_the_mirror_stops_answering_when_its_lease_ends() {
+    let redis = TestRedis::start();
+    let a = replica_on(&redis).await;
+    mirror_serves(&a, &redis).await;
+    let t = token("alice");
+    a.assert_active(&t).await;
+    redis.freeze();
+    // Within the lease the mirror may answer; after it, checks need Redis, which is frozen:
+    // 503 (fail closed), never a stale answer held beyond the lease.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = a.introspect(&t).await.status();
+        if status == 503 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            Instant::now() < deadline,
+            "the mirror kept answering without Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    redis.thaw();
+    mirror_serves(&a, &redis).await;
+}
+
+/// A revocation waits for every replica that holds a lease to read it: here a replica that
+/// acknowledged an earlier position and holds a long lease. The revocation is answered only
+/// once that replica's acknowledgement reaches its stream entry; an expired acknowledgement is
+/// not waited for.
+#[tokio::test]
+async fn a_revocation_waits_for_every_replica_holding_a_lease_to_read_it() {
+    let redis = TestRedis::start();
+    let mut settings = test_settings(Backend::Redis, Some(&redis.url()));
+    // Long enough that giving up on the slow replica cannot be what ends the wait.
+    settings.store.mirror_lease_ms = 30_000;
+    let a = TestApp::spawn_settings(settings).await;
+    mirror_serves(&a, &redis).await;
+    let redis_ms = || -> i64 {
+        let (secs, micros): (i64, i64) = redis.cmd(&["TIME"]);
+        secs * 1000 + micros / 1000
+    };
+    // Another replica, as Redis sees it: read up to 0-1, lease valid for a minute.
+    let valid = (redis_ms() + 60_000).to_string();
+    let _: () = redis.cmd(&[
+        "HSET",
+        "introspectd:mirror_acks",
+        "slow",
+        &format!("0-1 {valid}"),
+    ]);
+
+    let t = token("alice");
+    let (client, base) = (a.client.clone(), a.address.clone());
+    let revocation = tokio::spawn(async move {
+        client
+            .post(format!("{base}/revoke"))
+            .basic_auth(
+                crate::helpers::CLIENT_ID,
+                Some(crate::helpers::CLIENT_SECRET),
+            )
+            .form(&[("token", t.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    // The entry is written...
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let entry = loop {
+        let entries: Vec<(String, Vec<String>)> =
+            redis.cmd(&["XRANGE", "introspectd:revocations", "-", "+"]);
+        if let Some((id, _)) = entries.last() {
+            break id.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the revocation was never written"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    // ...but not answered while the slow replica has not read it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !revocation.is_finished(),
+        "answered before every lease holder read it"
+    );
+    let _: () = redis.cmd(&[
+        "HSET",
+        "introspectd:mirror_acks",
+        "slow",
+        &format!("{entry} {valid}"),
+    ]);
+    let status = tokio::time::timeout(Duration::from_secs(10), revocation)
+        .await
+        .expect("answered once the replica read it")
+        .unwrap();
+    assert_eq!(status, 200);
+
+    // A replica whose lease expired is not waited for.
+    let expired = (redis_ms() - 1).to_string();
+    let _: () = redis.cmd(&[
+        "HSET",
+        "introspectd:mirror_acks",
+        "slow",
+        &format!("0-1 {expired}"),
+    ]);
+    let status = tokio::time::timeout(Duration::from_secs(10), a.revoke(&token("bob")))
+        .await
+        .expect("not held up by an expired lease");
+    assert_eq!(status.status(), 200);
+}
