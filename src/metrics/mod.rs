@@ -3,9 +3,12 @@
 
 use std::time::Duration;
 
+mod mirror;
 mod outcome;
 mod token_cache;
 
+use mirror::MirrorMetrics;
+pub use mirror::MirrorState;
 pub use outcome::Outcome;
 pub use token_cache::CacheSize;
 use token_cache::TokenCacheMetrics;
@@ -42,6 +45,8 @@ pub struct Metrics {
     jwks_success: std::sync::Mutex<std::collections::BTreeMap<String, i64>>,
     /// The verified-token cache's metrics, registered only when the cache is on.
     token_cache: TokenCacheMetrics,
+    /// The blocklist mirror's metrics, registered only when the mirror is on.
+    mirror: MirrorMetrics,
 }
 
 impl Metrics {
@@ -180,7 +185,39 @@ impl Metrics {
             jwks_age,
             jwks_success: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             token_cache: TokenCacheMetrics::new(),
+            mirror: MirrorMetrics::new(),
         }
+    }
+
+    /// Registers the mirror's metrics (state starts as resyncing).
+    pub fn enable_mirror(&self) {
+        let m = &self.mirror;
+        for collector in [
+            Box::new(m.state.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.entries.clone()),
+            Box::new(m.lease_age.clone()),
+            Box::new(m.fallbacks.clone()),
+        ] {
+            let _ = self.registry.register(collector);
+        }
+        m.set_state(MirrorState::Resyncing);
+    }
+
+    pub fn mirror_state(&self, state: MirrorState, entries: usize) {
+        self.mirror.set_state(state);
+        self.mirror.entries.set(entries as i64);
+    }
+
+    pub fn mirror_lease_renewed(&self, at: std::time::Instant) {
+        *self
+            .mirror
+            .renewed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(at);
+    }
+
+    pub fn mirror_fallback(&self) {
+        self.mirror.fallbacks.inc();
     }
 
     /// Registers the verified-token cache's metrics; `size` reads (entries, bytes) at scrape.
@@ -295,6 +332,14 @@ impl Metrics {
             let (entries, bytes) = size();
             self.token_cache.entries.set(entries as i64);
             self.token_cache.bytes.set(bytes as i64);
+        }
+        if let Some(at) = *self
+            .mirror
+            .renewed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+        {
+            self.mirror.lease_age.set(at.elapsed().as_secs_f64());
         }
         let mut out = Vec::with_capacity(8192);
         TextEncoder::new()

@@ -45,6 +45,24 @@ async fn checks_are_answered_from_memory_with_no_redis_command() {
         a.assert_inactive(&revoked).await;
     }
     assert_eq!(redis.calls_of("mget"), before, "a check went to Redis");
+    assert_eq!(
+        a.metric(r#"introspectd_mirror_state{state="current"}"#)
+            .await,
+        1.0
+    );
+    assert_eq!(
+        a.metric(r#"introspectd_mirror_state{state="resyncing"}"#)
+            .await,
+        0.0
+    );
+    assert!(a.metric("introspectd_mirror_entries").await >= 1.0);
+    assert!(a.metric("introspectd_mirror_lease_age_seconds").await < 60.0);
+    // Off by default: no mirror, and none of its metrics.
+    let plain = TestApp::spawn(Backend::Redis).await;
+    assert_eq!(
+        plain.metric_if_exported("introspectd_mirror_entries").await,
+        None
+    );
 }
 
 #[tokio::test]
@@ -143,8 +161,26 @@ async fn while_redis_is_frozen_the_mirror_stops_answering_when_its_lease_ends() 
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert!(a.metric("introspectd_mirror_fallbacks_total").await >= 1.0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a
+        .metric(r#"introspectd_mirror_state{state="lagging"}"#)
+        .await
+        != 1.0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the mirror never reported lagging"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     redis.thaw();
     mirror_serves(&a, &redis).await;
+    assert_eq!(
+        a.metric(r#"introspectd_mirror_state{state="current"}"#)
+            .await,
+        1.0
+    );
 }
 
 /// A revocation waits for every replica that holds a lease to read it: here a replica that

@@ -16,6 +16,7 @@ use deadpool_redis::redis::{self, Value};
 use super::pool::Conn;
 use super::reply::as_string;
 use super::RedisStore;
+use crate::metrics::MirrorState;
 use crate::store::generation::Seen;
 use crate::store::mirror::{Mirror, Revoked, StreamId};
 use crate::store::StoreError;
@@ -84,6 +85,13 @@ impl RedisStore {
                     Ok(_) => {}
                     Err(_) => {
                         conn = None;
+                        let state = if shared.holds_lease() {
+                            MirrorState::Current
+                        } else {
+                            MirrorState::Lagging
+                        };
+                        let entries = lock(&shared.mirror).len();
+                        store.inner.metrics.mirror_state(state, entries);
                         drop(store);
                         tokio::time::sleep(poll).await;
                     }
@@ -109,6 +117,7 @@ impl RedisStore {
         }
         let conn = conn.as_ref().expect("set just above");
         if !shared.synced.load(Ordering::Acquire) {
+            self.inner.metrics.mirror_state(MirrorState::Resyncing, 0);
             let mirror = self.load(conn, stream, shared.max_entries).await?;
             *lock(&shared.mirror) = mirror;
             shared.synced.store(true, Ordering::Release);
@@ -160,9 +169,23 @@ impl RedisStore {
         ack.arg(&shared.acks_key)
             .arg(&shared.replica_id)
             .arg(format!("{position} {valid_until}"));
-        let _: Value = self.run_one(conn, &ack).await?;
+        let acked: Result<Value, _> = self.run_one(conn, &ack).await;
+        let entries = lock(&shared.mirror).len();
+        if acked.is_err() {
+            let state = if shared.holds_lease() {
+                MirrorState::Current
+            } else {
+                MirrorState::Lagging
+            };
+            self.inner.metrics.mirror_state(state, entries);
+            return acked.map(|_| true);
+        }
         // Recorded: the lease may run from when the read was sent.
         *lock(&shared.lease_until) = Some(sent + shared.lease);
+        self.inner.metrics.mirror_lease_renewed(sent);
+        self.inner
+            .metrics
+            .mirror_state(MirrorState::Current, entries);
         Ok(true)
     }
 

@@ -136,6 +136,9 @@ impl RedisStore {
             }),
         };
         store.watch_generation();
+        if store.inner.mirror.is_some() {
+            store.inner.metrics.enable_mirror();
+        }
         store.spawn_follower();
         Ok(store)
     }
@@ -193,17 +196,19 @@ impl RedisStore {
     /// The mirror's answer, while it holds a lease and is complete; None: use Redis.
     fn mirror_lookup(&self, token_key: &str, subject_key: Option<&str>) -> Option<Lookup> {
         let shared = self.inner.mirror.as_ref()?;
-        if !shared.holds_lease() {
-            return None;
+        let found = shared
+            .holds_lease()
+            .then(|| self.inner.generation.known())
+            .flatten()
+            .and_then(|generation| {
+                let mirror = shared.mirror.lock().unwrap_or_else(|p| p.into_inner());
+                let now_ms = crate::clock::unix_now_ms();
+                mirror.lookup(token_key, subject_key, now_ms, generation.not_before)
+            });
+        if found.is_none() {
+            self.inner.metrics.mirror_fallback();
         }
-        let global_not_before = self.inner.generation.known()?.not_before;
-        let mirror = shared.mirror.lock().unwrap_or_else(|p| p.into_inner());
-        mirror.lookup(
-            token_key,
-            subject_key,
-            crate::clock::unix_now_ms(),
-            global_not_before,
-        )
+        found
     }
 
     /// Where Redis is, without credentials.
