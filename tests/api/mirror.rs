@@ -268,3 +268,46 @@ async fn a_revocation_waits_for_every_replica_holding_a_lease_to_read_it() {
         .expect("not held up by an expired lease");
     assert_eq!(status.status(), 200);
 }
+
+/// A data loss with the mirror on: no revoked token is ever accepted while the replicas notice
+/// it (the mirror still holds every revocation), and then every token issued before the loss is
+/// inactive, on every replica, as without the mirror.
+#[tokio::test]
+async fn a_flushed_store_never_reactivates_a_revoked_token_with_the_mirror_on() {
+    let redis = TestRedis::start_ephemeral();
+    let a = replica_on(&redis).await;
+    let b = replica_on(&redis).await;
+    for app in [&a, &b] {
+        mirror_serves(app, &redis).await;
+    }
+    let now = introspectd::clock::unix_now();
+    let revoked = token_with("alice", json!({ "iat": now - 5 }));
+    let other = token_with("bob", json!({ "iat": now - 5 }));
+    assert_eq!(a.revoke(&revoked).await.status(), 200);
+    b.assert_active(&other).await;
+
+    let _: () = redis.cmd(&["FLUSHALL"]);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for app in [&a, &b] {
+        loop {
+            app.assert_inactive(&revoked).await;
+            if app.introspect_json(&other).await["active"] == false {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the loss went unnoticed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(app.metric("introspectd_store_data_loss_total").await, 1.0);
+    }
+    // Tokens issued from the loss on are fine, through the reloaded mirrors.
+    let not_before = a
+        .metric("introspectd_store_global_not_before_seconds")
+        .await as i64;
+    let fresh = token_with("carol", json!({ "iat": not_before }));
+    for app in [&a, &b] {
+        mirror_serves(app, &redis).await;
+        app.assert_active(&fresh).await;
+        app.assert_inactive(&revoked).await;
+    }
+}
