@@ -24,6 +24,10 @@ pub enum Target {
     /// The same with the verified-token cache off: every request verifies (the cold rows).
     MemoryRs256NoCache,
     MemoryEs256NoCache,
+    /// Redis with the blocklist mirror on, one of two replicas (key prefix `m2:`).
+    MirrorOfTwo,
+    /// Redis with the blocklist mirror on, one of four replicas (key prefix `m4:`).
+    MirrorOfFour,
 }
 
 impl Target {
@@ -37,12 +41,17 @@ impl Target {
             Target::MemoryEs256 => "memory ES256",
             Target::MemoryRs256NoCache => "memory RS256, no cache",
             Target::MemoryEs256NoCache => "memory ES256, no cache",
+            Target::MirrorOfTwo => "redis HS256, mirror, 2 replicas",
+            Target::MirrorOfFour => "redis HS256, mirror, 4 replicas",
         }
     }
 
     /// Whether a token check on this target reads Redis.
     pub fn uses_redis(self) -> bool {
-        matches!(self, Target::RedisHs256 | Target::ClusterHs256)
+        matches!(
+            self,
+            Target::RedisHs256 | Target::ClusterHs256 | Target::MirrorOfTwo | Target::MirrorOfFour
+        )
     }
 }
 
@@ -63,6 +72,8 @@ pub struct Tokens {
     pub revoked: String,
     pub subject_revoked: String,
     pub garbage: String,
+    /// Revoked again and again by the /revoke rows (never presented to /auth).
+    pub valid_to_revoke: String,
     pub rs256: String,
     pub es256: String,
     /// Files of COLD_TOKENS distinct tokens, one a line.
@@ -127,6 +138,7 @@ impl Tokens {
             es256: keys.sign(Algorithm::ES256, "bench-es", now),
             rs256_cold: cold(Algorithm::RS256, "rs256-cold.txt")?,
             es256_cold: cold(Algorithm::ES256, "es256-cold.txt")?,
+            valid_to_revoke: keys.sign(Algorithm::HS256, "bench-revoke-rows", now),
             valid,
             garbage,
         })
@@ -161,9 +173,13 @@ fn auth_cycling(file: &str) -> Request {
 }
 
 fn introspect(token: &str) -> Request {
+    form("/introspect", token)
+}
+
+fn form(path: &'static str, token: &str) -> Request {
     Request {
         method: "POST",
-        path: "/introspect",
+        path,
         body: format!("token={token}"),
         headers: vec![
             ("Authorization", basic_credentials()),
@@ -206,6 +222,25 @@ pub fn cases(t: &Tokens) -> Vec<Case> {
         ),
         case("/auth valid (memory)", MemoryHs256, auth(&t.valid), false),
         case("/auth valid (cluster)", ClusterHs256, auth(&t.valid), false),
+        case("/auth valid (mirror)", MirrorOfTwo, auth(&t.valid), false),
+        case(
+            "/auth revoked (mirror)",
+            MirrorOfTwo,
+            auth(&t.revoked),
+            true,
+        ),
+        case(
+            "/revoke, 2 mirror replicas",
+            MirrorOfTwo,
+            form("/revoke", &t.valid_to_revoke),
+            false,
+        ),
+        case(
+            "/revoke, 4 mirror replicas",
+            MirrorOfFour,
+            form("/revoke", &t.valid_to_revoke),
+            false,
+        ),
         case("/auth RS256 session", MemoryRs256, auth(&t.rs256), false),
         case(
             "/auth RS256 cold",

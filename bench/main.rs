@@ -181,6 +181,8 @@ fn run(dir: &Path, knobs: &Knobs) -> Result<()> {
     let redis_store =
         format!("backend = \"redis\"\nredis_url = \"redis://127.0.0.1:{redis_port}/0\"");
     let memory_store = "backend = \"memory\"";
+    let mirror_store =
+        |prefix: &str| format!("{redis_store}\nmirror_lease_ms = 1000\nkey_prefix = \"{prefix}\"");
     let no_cache = format!("{memory_store}\n[cache]\nmax_bytes = 0");
     let cluster = support::start_cluster(false, 5000);
     let cluster_ports: Vec<u16> = cluster.iter().map(|n| n.port).collect();
@@ -222,7 +224,23 @@ fn run(dir: &Path, knobs: &Knobs) -> Result<()> {
             Target::MemoryEs256NoCache,
             start("es256-nocache", &es, &no_cache)?,
         ),
+        (
+            Target::MirrorOfTwo,
+            start("mirror-2a", &hs, &mirror_store("introspectd:"))?,
+        ),
+        (
+            Target::MirrorOfFour,
+            start("mirror-4a", &hs, &mirror_store("m4:"))?,
+        ),
     ]);
+    // The other replicas of each mirror group: they follow the stream and acknowledge, so a
+    // revocation through the measured one waits for them.
+    let _other_replicas = [
+        start("mirror-2b", &hs, &mirror_store("introspectd:"))?,
+        start("mirror-4b", &hs, &mirror_store("m4:"))?,
+        start("mirror-4c", &hs, &mirror_store("m4:"))?,
+        start("mirror-4d", &hs, &mirror_store("m4:"))?,
+    ];
 
     let started = Instant::now();
     let tokens = Tokens::sign(&cases::Keys::load(&fixtures)?, dir)?;

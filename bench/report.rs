@@ -183,6 +183,38 @@ fn targets(out: &mut String, rows: &[Row], extras: &Extras, bare: f64) {
         let r = rps(case) / hs_memory;
         target(name, ratio(r), Some(r >= 0.9));
     }
+    let mirror = rps("/auth valid (mirror)");
+    target(
+        "/auth valid, Redis with the mirror: >= 0.9x memory store (issue 14)",
+        format!("{:.2}x", mirror / hs_memory),
+        Some(mirror >= 0.9 * hs_memory),
+    );
+    target(
+        "/auth valid, Redis with the mirror: >= 0.70x bare (issue 14)",
+        ratio(mirror / bare),
+        Some(mirror / bare >= 0.70),
+    );
+    let mirror_cmds = cmds("/auth valid (mirror)");
+    target(
+        "0.00 Redis commands per check with the mirror (issue 14)",
+        format!("{mirror_cmds:.3}"),
+        Some(mirror_cmds < 0.005),
+    );
+    for (case, replicas) in [
+        ("/revoke, 2 mirror replicas", 2),
+        ("/revoke, 4 mirror replicas", 4),
+    ] {
+        let (p50, p99) = find(case).map_or((0, 0), |r| (r.result.p50, r.result.p99));
+        target(
+            &format!("/revoke p99 <= 5 ms, {replicas} healthy mirror replicas (issue 14)"),
+            format!(
+                "p50 {:.2} ms, p99 {:.2} ms, under concurrent load",
+                p50 as f64 / 1000.0,
+                p99 as f64 / 1000.0
+            ),
+            Some(p99 <= 5_000),
+        );
+    }
     target(
         "/auth valid, Redis HS256 (x bare)",
         ratio(auth / bare),
