@@ -135,8 +135,10 @@ pub fn service_commands(ports: &[u16], only_lookups: bool) -> Result<u64> {
                 // The mirror replicas' followers read the stream, the clock and the marker and
                 // record their position in the background (XREAD, TIME, GET, HSET): not checks.
                 // Connection set-up and health checks (HELLO, CLIENT, PING) are not checks either.
-                !matches!(name, "info" | "xread" | "time" | "get" | "hset" | "ping" | "hello")
-                    && !name.starts_with("config|")
+                !matches!(
+                    name,
+                    "info" | "xread" | "time" | "get" | "hset" | "ping" | "hello"
+                ) && !name.starts_with("config|")
                     && !name.starts_with("client|")
             }
         });
