@@ -143,7 +143,7 @@ impl RedisStore {
             .cmd("GET")
             .arg(&self.inner.marker_key);
         let (read, time, marker): (Value, (String, String), Option<String>) =
-            self.run(conn, &pipe).await?;
+            self.bounded(pipe.query_async(&mut conn.handle())).await?;
         if !matches!(self.inner.generation.see(marker.as_deref()), Seen::Known(_)) {
             // A loss, or the first marker: adopt it, then reload with no lease meanwhile.
             shared.drop_lease();
@@ -169,7 +169,7 @@ impl RedisStore {
         ack.arg(&shared.acks_key)
             .arg(&shared.replica_id)
             .arg(format!("{position} {valid_until}"));
-        let acked: Result<Value, _> = self.run_one(conn, &ack).await;
+        let acked: Result<Value, _> = self.bounded(ack.query_async(&mut conn.handle())).await;
         let entries = lock(&shared.mirror).len();
         if acked.is_err() {
             let state = if shared.holds_lease() {
@@ -201,7 +201,7 @@ impl RedisStore {
                 .arg("+")
                 .arg("COUNT")
                 .arg(BATCH);
-            let page: Value = self.run_one(conn, &range).await?;
+            let page: Value = self.bounded(range.query_async(&mut conn.handle())).await?;
             let entries = range_entries(page);
             let Some((last, _)) = entries.last() else {
                 break;
@@ -217,32 +217,15 @@ impl RedisStore {
         Ok(mirror)
     }
 
-    async fn run<T: redis::FromRedisValue>(
+    /// One command or pipeline on the follower's connection, within the command timeout.
+    async fn bounded<T>(
         &self,
-        conn: &Conn,
-        pipe: &redis::Pipeline,
+        request: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        tokio::time::timeout(
-            self.inner.lanes.command_timeout(),
-            pipe.query_async(&mut conn.handle()),
-        )
-        .await
-        .map_err(|_| StoreError::Timeout)?
-        .map_err(|_| StoreError::Unavailable("mirror read failed"))
-    }
-
-    async fn run_one<T: redis::FromRedisValue>(
-        &self,
-        conn: &Conn,
-        cmd: &redis::Cmd,
-    ) -> Result<T, StoreError> {
-        tokio::time::timeout(
-            self.inner.lanes.command_timeout(),
-            cmd.query_async(&mut conn.handle()),
-        )
-        .await
-        .map_err(|_| StoreError::Timeout)?
-        .map_err(|_| StoreError::Unavailable("mirror read failed"))
+        tokio::time::timeout(self.inner.lanes.command_timeout(), request)
+            .await
+            .map_err(|_| StoreError::Timeout)?
+            .map_err(|_| StoreError::Unavailable("mirror read failed"))
     }
 }
 
