@@ -61,6 +61,8 @@ pub struct Case {
     pub request: Request,
     /// Whether every response should be non-2xx.
     pub denied: bool,
+    /// wrk connections for this case, when not the run's (a latency row at low concurrency).
+    pub connections: Option<u64>,
 }
 
 /// Distinct tokens cycled by the cold cases.
@@ -194,6 +196,12 @@ pub fn cases(t: &Tokens) -> Vec<Case> {
         target,
         request,
         denied,
+        connections: None,
+    };
+    // One revocation at a time: the latency of a revocation in a healthy fleet.
+    let one_at_a_time = |name, target, request| Case {
+        connections: Some(1),
+        ..case(name, target, request, false)
     };
     use Target::*;
     vec![
@@ -240,6 +248,16 @@ pub fn cases(t: &Tokens) -> Vec<Case> {
             MirrorOfFour,
             form("/revoke", &t.valid_to_revoke),
             false,
+        ),
+        one_at_a_time(
+            "/revoke one at a time, 2 mirror replicas",
+            MirrorOfTwo,
+            form("/revoke", &t.valid_to_revoke),
+        ),
+        one_at_a_time(
+            "/revoke one at a time, 4 mirror replicas",
+            MirrorOfFour,
+            form("/revoke", &t.valid_to_revoke),
         ),
         case("/auth RS256 session", MemoryRs256, auth(&t.rs256), false),
         case(

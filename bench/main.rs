@@ -335,7 +335,8 @@ fn measure(
     redis_port: u16,
     cluster_ports: &[u16],
 ) -> Result<(WrkResult, WrkResult, u64, u64)> {
-    let warm = load::wrk(knobs.warmup, knobs.connections, server.port, &case.request)?;
+    let connections = case.connections.unwrap_or(knobs.connections);
+    let warm = load::wrk(knobs.warmup, connections, server.port, &case.request)?;
     let nodes = if case.target == Target::ClusterHs256 {
         cluster_ports.to_vec()
     } else {
@@ -343,7 +344,7 @@ fn measure(
     };
     procs::reset_stats(&nodes)?;
     let (measured, peak) = with_peak_rss(server.proc.pid(), || {
-        load::wrk(knobs.seconds, knobs.connections, server.port, &case.request)
+        load::wrk(knobs.seconds, connections, server.port, &case.request)
     });
     let commands = procs::service_commands(&nodes, case.target == Target::ClusterHs256)?;
     Ok((warm, measured?, commands, peak))

@@ -200,19 +200,21 @@ fn targets(out: &mut String, rows: &[Row], extras: &Extras, bare: f64) {
         format!("{mirror_cmds:.3}"),
         Some(mirror_cmds < 0.005),
     );
-    for (case, replicas) in [
-        ("/revoke, 2 mirror replicas", 2),
-        ("/revoke, 4 mirror replicas", 4),
-    ] {
-        let (p50, p99) = find(case).map_or((0, 0), |r| (r.result.p50, r.result.p99));
+    for replicas in [2, 4] {
+        let row = |case: String| find(&case).map_or((0, 0), |r| (r.result.p50, r.result.p99));
+        let (p50, p99) = row(format!("/revoke one at a time, {replicas} mirror replicas"));
+        let (loaded_p50, loaded_p99) = row(format!("/revoke, {replicas} mirror replicas"));
+        let ms = |us: u64| us as f64 / 1000.0;
         target(
             &format!("/revoke p99 <= 5 ms, {replicas} healthy mirror replicas (issue 14)"),
             format!(
-                "p50 {:.2} ms, p99 {:.2} ms, under concurrent load",
-                p50 as f64 / 1000.0,
-                p99 as f64 / 1000.0
+                "one at a time: p50 {:.2} ms, p99 {:.2} ms; under the run's load: p50 {:.2} ms, p99 {:.2} ms",
+                ms(p50),
+                ms(p99),
+                ms(loaded_p50),
+                ms(loaded_p99)
             ),
-            Some(p99 <= 5_000),
+            Some(p99 > 0 && p99 <= 5_000),
         );
     }
     target(
