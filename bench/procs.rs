@@ -134,10 +134,11 @@ pub fn service_commands(ports: &[u16], only_lookups: bool) -> Result<u64> {
             } else {
                 // The mirror replicas' followers read the stream, the clock and the marker and
                 // record their position in the background (XREAD, TIME, GET, HSET): not checks.
-                // Connection set-up and health checks (HELLO, CLIENT, PING) are not checks either.
+                // Connection set-up and health checks (HELLO, CLIENT, PING, UNWATCH) are not
+                // checks either.
                 !matches!(
                     name,
-                    "info" | "xread" | "time" | "get" | "hset" | "ping" | "hello"
+                    "info" | "xread" | "time" | "get" | "hset" | "ping" | "hello" | "unwatch"
                 ) && !name.starts_with("config|")
                     && !name.starts_with("client|")
             }

@@ -83,7 +83,8 @@ impl RedisStore {
                 // is no wait between reads.
                 match store.follow_once(&shared, &mut conn).await {
                     Ok(_) => {}
-                    Err(_) => {
+                    Err(error) => {
+                        tracing::debug!(%error, "mirror read failed; reconnecting");
                         conn = None;
                         let state = if shared.holds_lease() {
                             MirrorState::Current
@@ -225,7 +226,10 @@ impl RedisStore {
         tokio::time::timeout(self.inner.lanes.command_timeout(), request)
             .await
             .map_err(|_| StoreError::Timeout)?
-            .map_err(|_| StoreError::Unavailable("mirror read failed"))
+            .map_err(|error| {
+                tracing::debug!(%error, "mirror command failed");
+                StoreError::Unavailable("mirror read failed")
+            })
     }
 }
 
