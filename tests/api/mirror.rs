@@ -311,3 +311,17 @@ async fn a_flushed_store_never_reactivates_a_revoked_token_with_the_mirror_on() 
         app.assert_inactive(&revoked).await;
     }
 }
+
+/// A replica that is gone leaves its acknowledgement behind; replicas sweep the ones whose lease
+/// ended long ago when they load, and keep the live ones.
+#[tokio::test]
+async fn acknowledgements_of_replicas_long_gone_are_swept() {
+    let redis = TestRedis::start();
+    let _: () = redis.cmd(&["HSET", "introspectd:mirror_acks", "gone", "0-1 1"]);
+    let _: () = redis.cmd(&["HSET", "introspectd:mirror_acks", "garbled", "x"]);
+    let a = replica_on(&redis).await;
+    mirror_serves(&a, &redis).await;
+    let fields: Vec<String> = redis.cmd(&["HKEYS", "introspectd:mirror_acks"]);
+    assert_eq!(fields.len(), 1, "{fields:?}");
+    assert!(!fields.contains(&"gone".to_owned()) && !fields.contains(&"garbled".to_owned()));
+}

@@ -24,6 +24,23 @@ use crate::store::StoreError;
 /// Entries read per command.
 const BATCH: usize = 1000;
 
+/// Acknowledgements whose lease ended this long ago (ms) belong to replicas that are gone.
+const PRUNE_AFTER_MS: i64 = 3_600_000;
+
+/// Deletes the acknowledgements whose lease ended more than `ARGV[1]` ms ago (Redis clock).
+const PRUNE_ACKS_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local acks = redis.call('HGETALL', KEYS[1])
+for i = 1, #acks, 2 do
+  local valid_until = tonumber(string.match(acks[i + 1], ' (%d+)$'))
+  if valid_until == nil or valid_until < now_ms - tonumber(ARGV[1]) then
+    redis.call('HDEL', KEYS[1], acks[i])
+  end
+end
+return 0
+";
+
 /// What the store shares with its follower.
 pub(super) struct MirrorShared {
     pub(super) mirror: Mutex<Mirror>,
@@ -119,6 +136,14 @@ impl RedisStore {
         let conn = conn.as_ref().expect("set just above");
         if !shared.synced.load(Ordering::Acquire) {
             self.inner.metrics.mirror_state(MirrorState::Resyncing, 0);
+            // Replicas that are gone leave their field behind; each (re)load sweeps them.
+            let mut prune = redis::cmd("EVAL");
+            prune
+                .arg(PRUNE_ACKS_SCRIPT)
+                .arg(1)
+                .arg(&shared.acks_key)
+                .arg(PRUNE_AFTER_MS);
+            let _: Value = self.bounded(prune.query_async(&mut conn.handle())).await?;
             let mirror = self.load(conn, stream, shared.max_entries).await?;
             *lock(&shared.mirror) = mirror;
             shared.synced.store(true, Ordering::Release);
