@@ -7,7 +7,21 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use sha2::{Digest, Sha256};
+
 use super::Lookup;
+
+/// A blocklist key as the mirror holds it: 128 bits of its SHA-256, so an entry costs a few
+/// dozen bytes whatever the key's length (a million entries fit in about 100 MB). Two keys that
+/// collided would make a token look revoked, never the reverse.
+type KeyId = u128;
+
+fn key_id(key: &str) -> KeyId {
+    let digest = Sha256::digest(key.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    u128::from_le_bytes(bytes)
+}
 
 /// One revocation as the stream carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,11 +62,11 @@ impl std::fmt::Display for StreamId {
 #[derive(Debug)]
 pub struct Mirror {
     /// Token entry key → deadline (unix ms).
-    tokens: HashMap<String, i64>,
+    tokens: HashMap<KeyId, i64>,
     /// Subject entry key → (not_before, deadline).
-    subjects: HashMap<String, (i64, i64)>,
+    subjects: HashMap<KeyId, (i64, i64)>,
     /// Every entry's deadline, in order, so expired ones are dropped without a scan.
-    deadlines: BTreeSet<(i64, String)>,
+    deadlines: BTreeSet<(i64, KeyId)>,
     /// The last stream entry applied.
     position: StreamId,
     /// Past this many entries the mirror stops taking entries and reports itself incomplete.
@@ -93,7 +107,8 @@ impl Mirror {
         }
         match revoked {
             Revoked::Token { key, until_ms } => {
-                let until = self.tokens.entry(key.clone()).or_insert(until_ms);
+                let key = key_id(&key);
+                let until = self.tokens.entry(key).or_insert(until_ms);
                 *until = (*until).max(until_ms);
                 self.deadlines.insert((*until, key));
             }
@@ -102,7 +117,8 @@ impl Mirror {
                 not_before,
                 until_ms,
             } => {
-                let entry = self.subjects.entry(key.clone()).or_insert((0, until_ms));
+                let key = key_id(&key);
+                let entry = self.subjects.entry(key).or_insert((0, until_ms));
                 // As in Redis: a not-before never moves backwards.
                 entry.0 = entry.0.max(not_before);
                 entry.1 = entry.1.max(until_ms);
@@ -113,7 +129,7 @@ impl Mirror {
 
     /// Drops the entries whose deadline has passed at `now_ms`.
     pub fn expire(&mut self, now_ms: i64) {
-        while let Some((deadline, key)) = self.deadlines.first().cloned() {
+        while let Some((deadline, key)) = self.deadlines.first().copied() {
             if deadline > now_ms {
                 break;
             }
@@ -147,10 +163,10 @@ impl Mirror {
         }
         let revoked = self
             .tokens
-            .get(token_key)
+            .get(&key_id(token_key))
             .is_some_and(|until| *until > now_ms);
         let subject_not_before = subject_key
-            .and_then(|key| self.subjects.get(key))
+            .and_then(|key| self.subjects.get(&key_id(key)))
             .filter(|(_, until)| *until > now_ms)
             .map(|(not_before, _)| *not_before);
         Some(Lookup {
