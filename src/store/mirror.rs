@@ -5,7 +5,8 @@
 //! otherwise the caller uses the MGET path. This module is the data structure alone: following
 //! the stream and the lease are the Redis store's.
 
-use std::collections::{BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use sha2::{Digest, Sha256};
 
@@ -65,8 +66,9 @@ pub struct Mirror {
     tokens: HashMap<KeyId, i64>,
     /// Subject entry key → (not_before, deadline).
     subjects: HashMap<KeyId, (i64, i64)>,
-    /// Every entry's deadline, in order, so expired ones are dropped without a scan.
-    deadlines: BTreeSet<(i64, KeyId)>,
+    /// Every entry's deadline, earliest first, so expired ones are dropped without a scan (a
+    /// heap: one flat array, smaller than a tree; superseded deadlines are skipped when popped).
+    deadlines: BinaryHeap<Reverse<(i64, KeyId)>>,
     /// The last stream entry applied.
     position: StreamId,
     /// Past this many entries the mirror stops taking entries and reports itself incomplete.
@@ -79,7 +81,7 @@ impl Mirror {
         Mirror {
             tokens: HashMap::new(),
             subjects: HashMap::new(),
-            deadlines: BTreeSet::new(),
+            deadlines: BinaryHeap::new(),
             position: StreamId::default(),
             max_entries,
             complete: true,
@@ -108,9 +110,13 @@ impl Mirror {
         match revoked {
             Revoked::Token { key, until_ms } => {
                 let key = key_id(&key);
-                let until = self.tokens.entry(key).or_insert(until_ms);
-                *until = (*until).max(until_ms);
-                self.deadlines.insert((*until, key));
+                let until = self.tokens.entry(key).or_insert(i64::MIN);
+                // A deadline is indexed only when it moves, so revoking the same token again
+                // and again does not grow the index.
+                if until_ms > *until {
+                    *until = until_ms;
+                    self.deadlines.push(Reverse((until_ms, key)));
+                }
             }
             Revoked::Subject {
                 key,
@@ -118,22 +124,24 @@ impl Mirror {
                 until_ms,
             } => {
                 let key = key_id(&key);
-                let entry = self.subjects.entry(key).or_insert((0, until_ms));
+                let entry = self.subjects.entry(key).or_insert((0, i64::MIN));
                 // As in Redis: a not-before never moves backwards.
                 entry.0 = entry.0.max(not_before);
-                entry.1 = entry.1.max(until_ms);
-                self.deadlines.insert((entry.1, key));
+                if until_ms > entry.1 {
+                    entry.1 = until_ms;
+                    self.deadlines.push(Reverse((until_ms, key)));
+                }
             }
         }
     }
 
     /// Drops the entries whose deadline has passed at `now_ms`.
     pub fn expire(&mut self, now_ms: i64) {
-        while let Some((deadline, key)) = self.deadlines.first().copied() {
+        while let Some(&Reverse((deadline, key))) = self.deadlines.peek() {
             if deadline > now_ms {
                 break;
             }
-            self.deadlines.pop_first();
+            self.deadlines.pop();
             // Only when this is still the entry's deadline (a later revocation may extend it).
             if self.tokens.get(&key) == Some(&deadline) {
                 self.tokens.remove(&key);
@@ -268,6 +276,24 @@ mod tests {
                 .subject_not_before,
             Some(50)
         );
+    }
+
+    #[test]
+    fn revoking_the_same_token_again_does_not_grow_the_deadline_index() {
+        let mut m = Mirror::new(100);
+        for seq in 1..=1000 {
+            m.apply([(id(1, seq), token("t", 9_000))]);
+        }
+        assert_eq!(m.deadlines.len(), 1);
+        m.apply([(id(2, 0), token("t", 9_500))]);
+        assert_eq!(m.deadlines.len(), 2, "a later deadline is indexed");
+        m.expire(9_000);
+        assert!(
+            m.lookup("t", None, 9_100, 0).unwrap().revoked,
+            "the later deadline holds"
+        );
+        m.expire(9_500);
+        assert!(m.is_empty());
     }
 
     #[test]
