@@ -28,9 +28,9 @@ const BATCH: usize = 1000;
 const PRUNE_AFTER_MS: i64 = 3_600_000;
 
 /// Deletes the acknowledgements whose lease ended more than `ARGV[1]` ms ago (Redis clock).
-const PRUNE_ACKS_SCRIPT: &str = r"
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+const PRUNE_ACKS_SCRIPT: &str = concat!(
+    lua_redis_now!(),
+    r"
 local acks = redis.call('HGETALL', KEYS[1])
 for i = 1, #acks, 2 do
   local valid_until = tonumber(string.match(acks[i + 1], ' (%d+)$'))
@@ -39,7 +39,8 @@ for i = 1, #acks, 2 do
   end
 end
 return 0
-";
+"
+);
 
 /// What the store shares with its follower.
 pub(super) struct MirrorShared {

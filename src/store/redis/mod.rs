@@ -6,6 +6,17 @@
 //! reads the generation marker, so a store that lost its data is noticed on the next check
 //! (see generation.rs).
 
+/// The Lua lines every script that needs the Redis clock starts with: `now` (unix seconds) and
+/// `now_ms` (unix milliseconds), read once from `TIME`, so every replica shares one clock.
+macro_rules! lua_redis_now {
+    () => {
+        "local t = redis.call('TIME')
+local now = tonumber(t[1])
+local now_ms = now * 1000 + math.floor(tonumber(t[2]) / 1000)
+"
+    };
+}
+
 mod follow;
 mod lanes;
 mod pool;

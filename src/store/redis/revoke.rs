@@ -15,37 +15,40 @@ use crate::store::StoreError;
 /// (`key`, `until` in unix ms), in one step, so no replica can see one without the other. Stream entries older than the
 /// longest an entry can live (`ARGV[2]` ms) are trimmed: their entries have expired. Returns
 /// the stream entry's id.
-const REVOKE_TOKEN_SCRIPT: &str = r"
+const REVOKE_TOKEN_SCRIPT: &str = concat!(
+    lua_redis_now!(),
+    r"
 redis.call('SET', KEYS[1], 1, 'PXAT', ARGV[1])
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return redis.call('XADD', KEYS[2], 'MINID', now_ms - tonumber(ARGV[2]), '*',
     'key', KEYS[1], 'until', ARGV[1])
-";
+"
+);
 
 /// Sets a subject's not_before from the Redis clock (one clock for every replica), never
 /// moving it backwards, appends it to the stream (`key`, `until`, `not_before`), and returns it
 /// (with the stream entry's id and deadline when there is a stream).
-const REVOKE_SUBJECT_SCRIPT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1])
+const REVOKE_SUBJECT_SCRIPT: &str = concat!(
+    lua_redis_now!(),
+    r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 local not_before = math.max(now, current)
 redis.call('SET', KEYS[1], not_before, 'EX', ARGV[1])
 if KEYS[2] then
-  local now_ms = now * 1000 + math.floor(tonumber(t[2]) / 1000)
   local id = redis.call('XADD', KEYS[2], 'MINID', now_ms - tonumber(ARGV[1]) * 1000, '*',
       'key', KEYS[1], 'until', now_ms + tonumber(ARGV[1]) * 1000, 'not_before', not_before)
   return {not_before, id, now_ms + tonumber(ARGV[1]) * 1000}
 end
 return not_before
-";
+"
+);
 
 /// The replicas' acknowledgements with the Redis clock: `{now_ms, HGETALL acks}`.
-const ACKS_SCRIPT: &str = r"
-local t = redis.call('TIME')
-return {tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), redis.call('HGETALL', KEYS[1])}
-";
+const ACKS_SCRIPT: &str = concat!(
+    lua_redis_now!(),
+    r"
+return {now_ms, redis.call('HGETALL', KEYS[1])}
+"
+);
 
 /// Whether an acknowledgement `"<position> <valid until ms>"` covers `entry`, or no longer
 /// holds a lease at `now_ms` (Redis clock).
