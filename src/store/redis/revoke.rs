@@ -62,6 +62,12 @@ fn has_read(ack: &str, entry: StreamId, now_ms: i64) -> bool {
     expired || StreamId::parse(position).is_some_and(|p| p >= entry)
 }
 
+/// A script's reply as the type the script returns.
+fn parse<T: redis::FromRedisValue>(reply: redis::Value) -> Result<T, StoreError> {
+    redis::FromRedisValue::from_redis_value(reply)
+        .map_err(|_| StoreError::Unavailable("unexpected reply"))
+}
+
 /// The revocation stream's key, and how long its entries matter: the longest a blocklist entry
 /// can live (max token lifetime + leeway + margin), in milliseconds.
 pub(super) struct StreamKey {
@@ -91,8 +97,9 @@ impl RedisStore {
             }
         };
         let reply = self.write(cmd).await?;
-        if let Ok(id) = redis::FromRedisValue::from_redis_value(reply) {
-            let id: String = id;
+        if self.inner.stream.is_some() {
+            // The script's reply: the stream entry's id.
+            let id: String = parse(reply)?;
             let revoked = Revoked::Token {
                 key: key.to_owned(),
                 until_ms: expires_at_ms,
@@ -111,20 +118,18 @@ impl RedisStore {
         };
         cmd.arg(ttl_secs);
         let reply = self.write(cmd).await?;
-        if let Ok((not_before, id, until_ms)) =
-            redis::FromRedisValue::from_redis_value(reply.clone())
-        {
-            let (not_before, id, until_ms): (i64, String, i64) = (not_before, id, until_ms);
-            let revoked = Revoked::Subject {
-                key: key.to_owned(),
-                not_before,
-                until_ms,
-            };
-            self.await_mirrors(&id, revoked).await;
-            return Ok(not_before);
+        if self.inner.stream.is_none() {
+            return parse(reply);
         }
-        redis::FromRedisValue::from_redis_value(reply)
-            .map_err(|_| StoreError::Unavailable("unexpected reply"))
+        // With a stream the script also returns the entry's id and deadline.
+        let (not_before, id, until_ms): (i64, String, i64) = parse(reply)?;
+        let revoked = Revoked::Subject {
+            key: key.to_owned(),
+            not_before,
+            until_ms,
+        };
+        self.await_mirrors(&id, revoked).await;
+        Ok(not_before)
     }
 
     /// With the mirror on: takes the revocation into this replica's own mirror at once, then
