@@ -34,9 +34,9 @@ impl Target {
     pub fn label(self) -> &'static str {
         match self {
             Target::Bare => "bare actix-web",
-            Target::RedisHs256 => "redis HS256",
+            Target::RedisHs256 => "redis HS256, no mirror",
             Target::MemoryHs256 => "memory HS256",
-            Target::ClusterHs256 => "cluster HS256",
+            Target::ClusterHs256 => "cluster HS256, no mirror",
             Target::MemoryRs256 => "memory RS256",
             Target::MemoryEs256 => "memory ES256",
             Target::MemoryRs256NoCache => "memory RS256, no cache",

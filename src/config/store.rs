@@ -105,12 +105,6 @@ impl StoreSettings {
                 "must be at most 60000 (0 turns the mirror off)",
             ));
         }
-        if store.mirror_lease_ms > 0 && store.redis_mode == RedisMode::Cluster {
-            return Err(ConfigError::new(
-                "store.mirror_lease_ms",
-                "the mirror is not available with redis_mode = \"cluster\" yet; set 0",
-            ));
-        }
         if store.mirror_max_entries == 0 {
             return Err(ConfigError::new(
                 "store.mirror_max_entries",

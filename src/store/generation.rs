@@ -12,16 +12,26 @@
 use std::sync::{Arc, RwLock};
 
 /// Installs a marker if none exists and returns the marker in place. `ARGV[2]` is the
-/// not_before: `now` (the server clock, after a loss) or `0` (a fresh store).
+/// not_before: `now` (the server clock, after a loss) or `0` (a fresh store). After a loss it also
+/// records when, in the mirror's acknowledgements hash `KEYS[2]` (in the marker's slot; unix ms,
+/// field `_installed`): acknowledgements made before the loss are gone with it, so for a lease's
+/// length a revocation cannot rely on them. A fresh store has had no lease to forget.
 pub const INSTALL_SCRIPT: &str = r"
 local current = redis.call('GET', KEYS[1])
 if current then return current end
+local t = redis.call('TIME')
 local not_before = ARGV[2]
-if not_before == 'now' then not_before = redis.call('TIME')[1] end
+if not_before == 'now' then not_before = t[1] end
 local marker = ARGV[1] .. ' ' .. not_before
 redis.call('SET', KEYS[1], marker)
+if ARGV[2] == 'now' then
+  redis.call('HSET', KEYS[2], '_installed', t[1] * 1000 + math.floor(t[2] / 1000))
+end
 return marker
 ";
+
+/// The acknowledgements hash's field that records the marker's installation (see above).
+pub const INSTALLED: &str = "_installed";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Generation {

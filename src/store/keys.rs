@@ -2,15 +2,19 @@
 //!
 //! ```text
 //! generation:     {prefix}generation                        value: "<id> <not_before>", no TTL
-//! stream:         {prefix}revocations                       a Redis Stream of revocations
-//! mirror acks:    {prefix}mirror_acks                       hash: replica id -> position, lease
+//! stream:         {prefix}{{prefix}generation}revocations   a Redis Stream of revocations
+//! mirror acks:    {prefix}{{prefix}generation}mirror_acks   hash: replica id -> position, lease
 //! subject entry:  {prefix}{<subject tag>}s                 value: not_before (unix seconds)
 //! token entry:    {prefix}{<subject tag>}j<hash of jti>     value: 1
 //!                 {prefix}{<subject tag>}t<hash of token>   (token without jti)
 //! ```
 //! Tags and hashes are truncated SHA-256 in base64url (subject tag 96 bits, token hash 128 bits), so
 //! a key's size never depends on claim size. The subject tag is a Redis hash tag: a token's entry
-//! and its subject's entry always share a cluster slot, so one check stays one `MGET`.
+//! and its subject's entry always share a cluster slot, so one check stays one `MGET`. The stream
+//! and the acknowledgements carry the generation marker's whole name as their hash tag (the
+//! prefix has no braces, so the marker is hashed whole): in cluster mode all three share a slot,
+//! so one script or pipeline reads them together, and the shard that loses the stream loses the
+//! marker with it, which is how the loss is noticed.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -38,13 +42,18 @@ impl Keys {
     /// The stream of revocations (every revocation appends to it, in the same script as its
     /// entry), from which replicas keep their local mirror of the blocklist.
     pub fn stream(&self) -> String {
-        format!("{}revocations", self.prefix)
+        self.beside_generation("revocations")
     }
 
     /// The replicas' acknowledgements of the stream: replica id → "<stream id> <valid until, ms
     /// on the Redis clock>".
     pub fn mirror_acks(&self) -> String {
-        format!("{}mirror_acks", self.prefix)
+        self.beside_generation("mirror_acks")
+    }
+
+    /// A key in the generation marker's cluster slot.
+    fn beside_generation(&self, name: &str) -> String {
+        format!("{}{{{}}}{name}", self.prefix, self.generation())
     }
 
     /// Entry holding a subject's `not_before`.
@@ -123,5 +132,34 @@ mod tests {
         assert!(jti.contains("}j"));
         let hash = TokenId::TokenHash([7; 32]);
         assert!(keys.token(None, &hash).contains("}t"));
+    }
+
+    /// Redis's hash-tag rule: the slot is computed from the text between the first `{` and the
+    /// first `}` after it, when that text is not empty; otherwise from the whole key.
+    fn hashed_part(key: &str) -> &str {
+        key.find('{')
+            .and_then(|open| {
+                let rest = &key[open + 1..];
+                rest.find('}')
+                    .filter(|&close| close > 0)
+                    .map(|close| &rest[..close])
+            })
+            .unwrap_or(key)
+    }
+
+    #[test]
+    fn the_stream_and_the_acknowledgements_share_the_markers_slot() {
+        let keys = Keys::new("introspectd:");
+        assert_eq!(
+            keys.stream(),
+            "introspectd:{introspectd:generation}revocations"
+        );
+        for key in [keys.stream(), keys.mirror_acks()] {
+            assert_eq!(hashed_part(&key), hashed_part(&keys.generation()));
+        }
+        assert_ne!(
+            hashed_part(&keys.subject("a")),
+            hashed_part(&keys.generation())
+        );
     }
 }

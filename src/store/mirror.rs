@@ -100,6 +100,27 @@ impl Mirror {
         }
     }
 
+    /// Applies entries read on from the position, each naming the entry before it (`prev`).
+    /// False, with nothing applied from the break on, when an entry does not follow the last one
+    /// applied: one was missed (a trimmed gap, a failover to a replica that lags, a restart that
+    /// lost the end of the stream), so the mirror must be loaded again.
+    pub fn follow(
+        &mut self,
+        entries: impl IntoIterator<Item = (StreamId, StreamId, Revoked)>,
+    ) -> bool {
+        for (id, prev, revoked) in entries {
+            if id <= self.position {
+                continue;
+            }
+            if prev != self.position {
+                return false;
+            }
+            self.position = id;
+            self.insert(revoked);
+        }
+        true
+    }
+
     /// Takes a revocation this replica wrote itself, before its stream entry is read back (the
     /// position does not move: entries before it may still be unread).
     pub fn insert(&mut self, revoked: Revoked) {
@@ -305,5 +326,20 @@ mod tests {
         assert!(!m.is_complete());
         assert_eq!(m.lookup("c", None, 0, 0), None);
         assert_eq!(m.position(), id(3, 0), "the position still moves on");
+    }
+
+    #[test]
+    fn an_entry_that_does_not_follow_the_last_one_applied_is_a_gap() {
+        let mut m = Mirror::new(100);
+        assert!(m.follow([
+            (id(1, 0), id(0, 0), token("a", 9_000)),
+            (id(2, 0), id(1, 0), token("b", 9_000)),
+        ]));
+        // A re-read of what was applied is fine.
+        assert!(m.follow([(id(2, 0), id(1, 0), token("b", 9_000))]));
+        // 3-0 was missed: 4-0 names it.
+        assert!(!m.follow([(id(4, 0), id(3, 0), token("d", 9_000))]));
+        assert!(!m.lookup("d", None, 0, 0).unwrap().revoked);
+        assert_eq!(m.position(), id(2, 0));
     }
 }

@@ -7,7 +7,7 @@
 use introspectd::config::Backend;
 use serde_json::{json, Value};
 
-use crate::helpers::{token_with, TestApp};
+use crate::helpers::{mirror_off, token_with, TestApp};
 
 async fn readiness(app: &TestApp) -> (u16, Value) {
     let res = app.get("/readyz").send().await.unwrap();
@@ -30,8 +30,10 @@ async fn becomes_ready(app: &TestApp, limit: std::time::Duration) -> bool {
 
 #[tokio::test]
 async fn a_flushed_store_never_reactivates_a_revoked_token() {
-    let app = TestApp::spawn_ephemeral(|_| {}).await;
-    let replica = app.replica().await;
+    // The MGET path reads the marker with every check, so the loss is seen by the very next one
+    // (with the mirror, within a follower read: api::mirror).
+    let app = TestApp::spawn_ephemeral(mirror_off).await;
+    let replica = app.replica_with(mirror_off).await;
     let now = introspectd::clock::unix_now();
     let revoked = token_with("alice", json!({"iat": now - 5}));
     let other = token_with("bob", json!({"iat": now - 5}));
@@ -68,7 +70,7 @@ async fn a_flushed_store_never_reactivates_a_revoked_token() {
     assert_eq!(readiness(&replica).await.0, 200);
 
     // An instance started after the loss adopts it without calling it a loss of its own.
-    let late = app.replica().await;
+    let late = app.replica_with(mirror_off).await;
     late.assert_inactive(&other).await;
     assert_eq!(readiness(&late).await.0, 200);
     assert_eq!(late.metric("introspectd_store_data_loss_total").await, 0.0);
@@ -81,8 +83,8 @@ async fn a_flushed_store_never_reactivates_a_revoked_token() {
 
 #[tokio::test]
 async fn after_a_restart_without_persistence_every_replica_is_ready_again_at_once() {
-    let mut app = TestApp::spawn_ephemeral(|_| {}).await;
-    let replica = app.replica().await;
+    let mut app = TestApp::spawn_ephemeral(mirror_off).await;
+    let replica = app.replica_with(mirror_off).await;
     let now = introspectd::clock::unix_now();
     let before = token_with("alice", json!({"iat": now - 5}));
     assert_eq!(app.revoke(&before).await.status(), 200);

@@ -39,6 +39,12 @@ fn init_test_log() {
 }
 
 /// The configuration every test starts from; `tweak` adjusts it per test.
+/// Pins the Redis store to its MGET path (no local mirror): for tests of what every check
+/// sends to Redis, which the mirror would answer from memory instead.
+pub fn mirror_off(settings: &mut Settings) {
+    settings.store.mirror_lease_ms = 0;
+}
+
 pub fn test_settings(backend: Backend, redis_url: Option<&str>) -> Settings {
     let dir = TempDir::new();
     let file = dir.0.join("test.toml");
@@ -122,8 +128,15 @@ impl TestApp {
 
     /// Another app instance on the same Redis as `self` (a second replica).
     pub async fn replica(&self) -> TestApp {
+        self.replica_with(|_| {}).await
+    }
+
+    /// Another instance on the same Redis, with its settings tweaked.
+    pub async fn replica_with(&self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
         let redis = self.redis.as_ref().expect("replicas share a Redis");
-        Self::spawn_settings(test_settings(Backend::Redis, Some(&redis.url()))).await
+        let mut settings = test_settings(Backend::Redis, Some(&redis.url()));
+        tweak(&mut settings);
+        Self::spawn_settings(settings).await
     }
 
     pub async fn spawn_settings(settings: Settings) -> TestApp {

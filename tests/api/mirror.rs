@@ -1,5 +1,5 @@
-//! The local mirror of the blocklist (`store.mirror_lease_ms` > 0; off by default while it is
-//! built): replicas answer checks from memory, with no Redis round trip, and a revocation on any
+//! The local mirror of the blocklist (`store.mirror_lease_ms`, on by default for the Redis
+//! store): replicas answer checks from memory, with no Redis round trip, and a revocation on any
 //! replica is refused by every other one as soon as it was answered 200.
 
 use std::time::{Duration, Instant};
@@ -10,6 +10,8 @@ use serde_json::json;
 use crate::helpers::{test_settings, token, token_with, TestApp, TestRedis};
 
 const LEASE_MS: u64 = 500;
+const ACKS: &str = "introspectd:{introspectd:generation}mirror_acks";
+const STREAM: &str = "introspectd:{introspectd:generation}revocations";
 
 async fn replica_on(redis: &TestRedis) -> TestApp {
     let mut settings = test_settings(Backend::Redis, Some(&redis.url()));
@@ -30,6 +32,55 @@ async fn mirror_serves(app: &TestApp, redis: &TestRedis) {
         assert!(Instant::now() < deadline, "the mirror never took over");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Revokes `token` on `app` in a task, so the test can watch the answer being held.
+fn revoke_in_background(app: &TestApp, token: String) -> tokio::task::JoinHandle<u16> {
+    let (client, base) = (app.client.clone(), app.address.clone());
+    tokio::spawn(async move {
+        client
+            .post(format!("{base}/revoke"))
+            .basic_auth(
+                crate::helpers::CLIENT_ID,
+                Some(crate::helpers::CLIENT_SECRET),
+            )
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    })
+}
+
+/// The Redis clock, in unix milliseconds.
+fn redis_ms(redis: &TestRedis) -> i64 {
+    let (secs, micros): (i64, i64) = redis.cmd(&["TIME"]);
+    secs * 1000 + micros / 1000
+}
+
+/// A stream id as (ms, seq), ordered as Redis orders them.
+fn stream_id(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').expect("a stream id");
+    (ms.parse().unwrap(), seq.parse().unwrap())
+}
+
+/// Waits until the one live replica acknowledged stream entry `id`.
+async fn read_up_to(redis: &TestRedis, id: &str) {
+    let id = stream_id(id);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while acked_position(redis).is_none_or(|p| p < id) {
+        assert!(Instant::now() < deadline, "entry {id:?} never read");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The position the one live replica acknowledged, if any.
+fn acked_position(redis: &TestRedis) -> Option<(u64, u64)> {
+    let acks: Vec<String> = redis.cmd(&["HGETALL", ACKS]);
+    acks.chunks(2)
+        .find(|pair| !pair[0].starts_with('_'))
+        .map(|pair| stream_id(pair[1].split(' ').next().unwrap()))
 }
 
 #[tokio::test]
@@ -57,12 +108,17 @@ async fn checks_are_answered_from_memory_with_no_redis_command() {
     );
     assert!(a.metric("introspectd_mirror_entries").await >= 1.0);
     assert!(a.metric("introspectd_mirror_lease_age_seconds").await < 60.0);
-    // Off by default: no mirror, and none of its metrics.
-    let plain = TestApp::spawn(Backend::Redis).await;
+    // On by default for the Redis store; with 0, no mirror and none of its metrics.
+    let default = TestApp::spawn(Backend::Redis).await;
+    mirror_serves(&default, default.redis()).await;
+    let off = TestApp::spawn_with(Backend::Redis, crate::helpers::mirror_off).await;
     assert_eq!(
-        plain.metric_if_exported("introspectd_mirror_entries").await,
+        off.metric_if_exported("introspectd_mirror_entries").await,
         None
     );
+    let before = off.redis().calls_of("mget");
+    off.assert_active(&token("bob")).await;
+    assert_eq!(off.redis().calls_of("mget"), before + 1);
 }
 
 #[tokio::test]
@@ -195,39 +251,16 @@ async fn a_revocation_waits_for_every_replica_holding_a_lease_to_read_it() {
     settings.store.mirror_lease_ms = 30_000;
     let a = TestApp::spawn_settings(settings).await;
     mirror_serves(&a, &redis).await;
-    let redis_ms = || -> i64 {
-        let (secs, micros): (i64, i64) = redis.cmd(&["TIME"]);
-        secs * 1000 + micros / 1000
-    };
+    let redis_ms = || redis_ms(&redis);
     // Another replica, as Redis sees it: read up to 0-1, lease valid for a minute.
     let valid = (redis_ms() + 60_000).to_string();
-    let _: () = redis.cmd(&[
-        "HSET",
-        "introspectd:mirror_acks",
-        "slow",
-        &format!("0-1 {valid}"),
-    ]);
+    let _: () = redis.cmd(&["HSET", ACKS, "slow", &format!("0-1 {valid}")]);
 
-    let t = token("alice");
-    let (client, base) = (a.client.clone(), a.address.clone());
-    let revocation = tokio::spawn(async move {
-        client
-            .post(format!("{base}/revoke"))
-            .basic_auth(
-                crate::helpers::CLIENT_ID,
-                Some(crate::helpers::CLIENT_SECRET),
-            )
-            .form(&[("token", t.as_str())])
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
+    let revocation = revoke_in_background(&a, token("alice"));
     // The entry is written...
     let deadline = Instant::now() + Duration::from_secs(10);
     let entry = loop {
-        let entries: Vec<(String, Vec<String>)> =
-            redis.cmd(&["XRANGE", "introspectd:revocations", "-", "+"]);
+        let entries: Vec<(String, Vec<String>)> = redis.cmd(&["XRANGE", STREAM, "-", "+"]);
         if let Some((id, _)) = entries.last() {
             break id.clone();
         }
@@ -243,12 +276,7 @@ async fn a_revocation_waits_for_every_replica_holding_a_lease_to_read_it() {
         !revocation.is_finished(),
         "answered before every lease holder read it"
     );
-    let _: () = redis.cmd(&[
-        "HSET",
-        "introspectd:mirror_acks",
-        "slow",
-        &format!("{entry} {valid}"),
-    ]);
+    let _: () = redis.cmd(&["HSET", ACKS, "slow", &format!("{entry} {valid}")]);
     let status = tokio::time::timeout(Duration::from_secs(10), revocation)
         .await
         .expect("answered once the replica read it")
@@ -257,12 +285,7 @@ async fn a_revocation_waits_for_every_replica_holding_a_lease_to_read_it() {
 
     // A replica whose lease expired is not waited for.
     let expired = (redis_ms() - 1).to_string();
-    let _: () = redis.cmd(&[
-        "HSET",
-        "introspectd:mirror_acks",
-        "slow",
-        &format!("0-1 {expired}"),
-    ]);
+    let _: () = redis.cmd(&["HSET", ACKS, "slow", &format!("0-1 {expired}")]);
     let status = tokio::time::timeout(Duration::from_secs(10), a.revoke(&token("bob")))
         .await
         .expect("not held up by an expired lease");
@@ -272,9 +295,10 @@ async fn a_revocation_waits_for_every_replica_holding_a_lease_to_read_it() {
 /// A data loss with the mirror on: no revoked token is ever accepted while the replicas notice
 /// it (the mirror still holds every revocation), and then every token issued before the loss is
 /// inactive, on every replica, as without the mirror.
-#[tokio::test]
-async fn a_flushed_store_never_reactivates_a_revoked_token_with_the_mirror_on() {
-    let redis = TestRedis::start_ephemeral();
+async fn a_lost_store_never_reactivates_a_revoked_token_with_the_mirror_on(
+    lose: impl FnOnce(&mut TestRedis),
+) {
+    let mut redis = TestRedis::start_ephemeral();
     let a = replica_on(&redis).await;
     let b = replica_on(&redis).await;
     for app in [&a, &b] {
@@ -286,7 +310,7 @@ async fn a_flushed_store_never_reactivates_a_revoked_token_with_the_mirror_on() 
     assert_eq!(a.revoke(&revoked).await.status(), 200);
     b.assert_active(&other).await;
 
-    let _: () = redis.cmd(&["FLUSHALL"]);
+    lose(&mut redis);
 
     let deadline = Instant::now() + Duration::from_secs(10);
     for app in [&a, &b] {
@@ -300,7 +324,11 @@ async fn a_flushed_store_never_reactivates_a_revoked_token_with_the_mirror_on() 
         }
         assert_eq!(app.metric("introspectd_store_data_loss_total").await, 1.0);
     }
-    // Tokens issued from the loss on are fine, through the reloaded mirrors.
+    // The new marker's installation is recorded: acknowledgements from before it are gone.
+    let installed: bool = redis.cmd(&["HEXISTS", ACKS, "_installed"]);
+    assert!(installed);
+    // Tokens issued from the loss on are fine, through the reloaded mirrors, and a revocation
+    // after the loss holds on both.
     let not_before = a
         .metric("introspectd_store_global_not_before_seconds")
         .await as i64;
@@ -310,6 +338,89 @@ async fn a_flushed_store_never_reactivates_a_revoked_token_with_the_mirror_on() 
         app.assert_active(&fresh).await;
         app.assert_inactive(&revoked).await;
     }
+    assert_eq!(b.revoke(&fresh).await.status(), 200);
+    a.assert_inactive(&fresh).await;
+}
+
+#[tokio::test]
+async fn a_flushed_store_never_reactivates_a_revoked_token_with_the_mirror_on() {
+    a_lost_store_never_reactivates_a_revoked_token_with_the_mirror_on(|redis| {
+        let _: () = redis.cmd(&["FLUSHALL"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_restart_without_persistence_never_reactivates_a_revoked_token_with_the_mirror_on() {
+    a_lost_store_never_reactivates_a_revoked_token_with_the_mirror_on(TestRedis::restart).await;
+}
+
+/// After a data loss the acknowledgements of leases still running are gone with it. So for a
+/// lease's length after the generation marker is installed, a revocation does not rely on the
+/// acknowledgements and waits out the lease; afterwards it relies on them again.
+#[tokio::test]
+async fn right_after_the_marker_is_installed_a_revocation_waits_out_the_lease() {
+    let redis = TestRedis::start();
+    let mut settings = test_settings(Backend::Redis, Some(&redis.url()));
+    settings.store.mirror_lease_ms = 30_000;
+    let a = TestApp::spawn_settings(settings).await;
+    mirror_serves(&a, &redis).await;
+    // No other replica acknowledged anything: only the installation time holds the answer.
+    let now_ms = redis_ms(&redis);
+    let _: () = redis.cmd(&["HSET", ACKS, "_installed", &now_ms.to_string()]);
+    let held = revoke_in_background(&a, token("alice"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !held.is_finished(),
+        "answered on acknowledgements that may have been lost"
+    );
+    held.abort();
+    let long_ago = (now_ms - 40_000).to_string();
+    let _: () = redis.cmd(&["HSET", ACKS, "_installed", &long_ago]);
+    let answered = tokio::time::timeout(Duration::from_secs(10), a.revoke(&token("bob")))
+        .await
+        .expect("once a lease has passed since the installation, acknowledgements count");
+    assert_eq!(answered.status(), 200);
+}
+
+/// Each stream entry names the one before it. An entry that follows the last one read is
+/// applied; one that names an entry the replica never read (lost in a failover to a replica
+/// that lags, or trimmed) makes it load the stream again before it acknowledges anything.
+#[tokio::test]
+async fn an_entry_that_does_not_follow_the_last_one_read_makes_the_replica_reload() {
+    let redis = TestRedis::start();
+    let a = replica_on(&redis).await;
+    mirror_serves(&a, &redis).await;
+    let revoked = token("alice");
+    assert_eq!(a.revoke(&revoked).await.status(), 200);
+    let last = || -> String {
+        let entries: Vec<(String, Vec<String>)> =
+            redis.cmd(&["XREVRANGE", STREAM, "+", "-", "COUNT", "1"]);
+        entries[0].0.clone()
+    };
+    let until = (redis_ms(&redis) + 60_000).to_string();
+    let loads = redis.calls_of("xrange");
+    let follows: String = redis.cmd(&[
+        "XADD",
+        STREAM,
+        "*",
+        "prev",
+        &last(),
+        "key",
+        "k1",
+        "until",
+        &until,
+    ]);
+    read_up_to(&redis, &follows).await;
+    assert_eq!(redis.calls_of("xrange"), loads, "reloaded with no gap");
+
+    let gap: String = redis.cmd(&[
+        "XADD", STREAM, "*", "prev", "1-1", "key", "k2", "until", &until,
+    ]);
+    read_up_to(&redis, &gap).await;
+    assert!(redis.calls_of("xrange") > loads, "a gap went unnoticed");
+    mirror_serves(&a, &redis).await;
+    a.assert_inactive(&revoked).await;
 }
 
 /// A replica that is gone leaves its acknowledgement behind; replicas sweep the ones whose lease
@@ -317,11 +428,12 @@ async fn a_flushed_store_never_reactivates_a_revoked_token_with_the_mirror_on() 
 #[tokio::test]
 async fn acknowledgements_of_replicas_long_gone_are_swept() {
     let redis = TestRedis::start();
-    let _: () = redis.cmd(&["HSET", "introspectd:mirror_acks", "gone", "0-1 1"]);
-    let _: () = redis.cmd(&["HSET", "introspectd:mirror_acks", "garbled", "x"]);
+    let _: () = redis.cmd(&["HSET", ACKS, "gone", "0-1 1"]);
+    let _: () = redis.cmd(&["HSET", ACKS, "garbled", "x"]);
     let a = replica_on(&redis).await;
     mirror_serves(&a, &redis).await;
-    let fields: Vec<String> = redis.cmd(&["HKEYS", "introspectd:mirror_acks"]);
+    let fields: Vec<String> = redis.cmd(&["HKEYS", ACKS]);
+    // The live replica's alone.
     assert_eq!(fields.len(), 1, "{fields:?}");
     assert!(!fields.contains(&"gone".to_owned()) && !fields.contains(&"garbled".to_owned()));
 }

@@ -51,6 +51,35 @@ fn service_calls(nodes: &[TestRedis]) -> u64 {
         .sum()
 }
 
+/// The index of `master`'s replica in `nodes`, once it has every write `master` took (so a
+/// failover to it loses nothing and the cluster lets it take over).
+fn promoted_on_failure(nodes: &[TestRedis], master: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = nodes[master].info("replication");
+        let port = info
+            .lines()
+            .find_map(|l| l.strip_prefix("slave0:"))
+            .and_then(|l| l.split(',').find_map(|f| f.strip_prefix("port=")))
+            .and_then(|p| p.parse::<u16>().ok());
+        let in_sync = port.and_then(|port| nodes.iter().position(|n| n.port == port));
+        let acked: i64 = nodes[master].cmd(&["WAIT", "1", "1000"]);
+        if let Some(replica) = in_sync.filter(|_| acked == 1) {
+            if nodes[replica]
+                .info("replication")
+                .contains("master_link_status:up")
+            {
+                return replica;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the master's replica never caught up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 async fn ready(app: &TestApp) -> u16 {
     app.get("/readyz").send().await.unwrap().status().as_u16()
 }
@@ -59,6 +88,8 @@ async fn ready(app: &TestApp) -> u16 {
 async fn a_redis_cluster_serves_checks_in_one_command_and_survives_a_master_failover() {
     let mut nodes = start_cluster(true, 1000);
     let mut settings = test_settings(Backend::Redis, None);
+    // The MGET path (the mirror in cluster mode: the test below).
+    settings.store.mirror_lease_ms = 0;
     settings.store.redis_mode = RedisMode::Cluster;
     settings.store.connect_timeout_ms = 2000;
     settings.store.ready_timeout_ms = 3000;
@@ -110,6 +141,7 @@ async fn a_redis_cluster_serves_checks_in_one_command_and_survives_a_master_fail
         .iter()
         .position(|n| n.info("replication").contains("role:master"))
         .unwrap();
+    promoted_on_failure(&nodes, victim);
     nodes[victim].stop();
     let survivors: Vec<&TestRedis> = nodes.iter().filter(|n| n.is_running()).collect();
     wait_until("a replica to be promoted", Duration::from_secs(30), || {
@@ -175,6 +207,102 @@ async fn a_redis_cluster_serves_checks_in_one_command_and_survives_a_master_fail
         serde_json::json!({"iat": not_before}),
     ))
     .await;
+}
+
+/// The mirror in cluster mode: the stream and the acknowledgements share the generation
+/// marker's slot, each revocation writes its entry and then appends to the stream. Checks cost
+/// no command on any node; a revocation on one replica is refused by the other at once; when the
+/// master that holds the stream dies, no revoked token is accepted while its replica is
+/// promoted, and the mirrors serve again afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mirror_serves_a_cluster_with_no_command_per_check_and_survives_a_failover() {
+    let mut nodes = start_cluster(true, 1000);
+    let mut settings = test_settings(Backend::Redis, None);
+    settings.store.redis_mode = RedisMode::Cluster;
+    settings.store.connect_timeout_ms = 2000;
+    settings.store.ready_timeout_ms = 3000;
+    settings.store.redis_urls = nodes.iter().map(|n| Secret::new(n.url())).collect();
+    let a = TestApp::spawn_settings(settings.clone()).await;
+    let b = TestApp::spawn_settings(settings).await;
+    for app in [&a, &b] {
+        assert_eq!(ready(app).await, 200);
+    }
+    // Read-your-revocation across replicas, subjects spread over every master.
+    let tokens: Vec<String> = (0..100).map(|i| token(&format!("user-{i}"))).collect();
+    for (i, t) in tokens.iter().enumerate() {
+        let (writer, reader) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        assert_eq!(writer.revoke(t).await.status(), 200);
+        reader.assert_inactive(t).await;
+    }
+    // Once both mirrors hold their lease, checks send nothing to any node.
+    let probe = token("probe");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        for node in &nodes {
+            let _: () = node.cmd(&["CONFIG", "RESETSTAT"]);
+        }
+        for app in [&a, &b] {
+            app.assert_active(&probe).await;
+            for t in &tokens {
+                app.assert_inactive(t).await;
+            }
+        }
+        if service_calls(&nodes) == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the mirrors never took over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Kill the master that holds the stream (after its replica caught up).
+    let stream = "introspectd:{introspectd:generation}revocations";
+    let victim = nodes
+        .iter()
+        .position(|n| {
+            n.info("replication").contains("role:master")
+                && n.try_cmd::<i64>(&["EXISTS", stream]) == Ok(1)
+        })
+        .expect("a master holds the stream");
+    let replica = promoted_on_failure(&nodes, victim);
+    nodes[victim].stop();
+    let mut unavailable = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut all_answered = true;
+        for app in [&a, &b] {
+            for t in tokens.iter().step_by(10) {
+                let res = app.introspect(t).await;
+                match res.status().as_u16() {
+                    200 => assert_eq!(res.text().await.unwrap(), r#"{"active":false}"#),
+                    503 => {
+                        unavailable += 1;
+                        all_answered = false;
+                    }
+                    other => panic!("unexpected status {other}"),
+                }
+            }
+        }
+        let survivors: Vec<&TestRedis> = nodes.iter().filter(|n| n.is_running()).collect();
+        let promoted = nodes[replica].info("replication").contains("role:master");
+        if all_answered && promoted && cluster_is_ok(&survivors) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the failover never completed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A revocation after the failover holds on the other replica at once.
+    let after = token("after-the-failover");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while a.revoke(&after).await.status() != 200 {
+        assert!(Instant::now() < deadline, "revocations never recovered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.assert_inactive(&after).await;
+    for t in &tokens {
+        a.assert_inactive(t).await;
+        b.assert_inactive(t).await;
+    }
+    println!("cluster mirror failover: {unavailable} checks answered 503 during the window");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

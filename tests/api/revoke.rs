@@ -106,7 +106,7 @@ async fn blocklist_entry_lives_as_long_as_the_token_and_no_longer() {
         let t = token_with("alice", json!({"exp": exp}));
         assert_eq!(app.revoke(&t).await.status(), 200);
         // Blocklist entries are the hash-tagged keys (the stream is another key).
-        let keys: Vec<String> = redis.cmd(&["KEYS", "introspectd:{*"]);
+        let keys: Vec<String> = redis.cmd(&["KEYS", "introspectd:{*}[jt]*"]);
         assert_eq!(keys.len(), 1, "one entry per revoked token");
         // An absolute deadline: exactly exp + leeway + margin, however long the request took.
         let expires_at_ms: i64 = redis.cmd(&["PEXPIRETIME", &keys[0]]);
@@ -120,7 +120,7 @@ async fn a_huge_jti_gives_a_bounded_key() {
     // Large claims, with the token still under the 8 KiB cap.
     let t = token_with(&"s".repeat(2500), json!({"jti": "j".repeat(2500)}));
     assert_eq!(app.revoke(&t).await.status(), 200);
-    let keys: Vec<String> = app.redis().cmd(&["KEYS", "introspectd:{*"]);
+    let keys: Vec<String> = app.redis().cmd(&["KEYS", "introspectd:{*}[jt]*"]);
     assert_eq!(keys.len(), 1);
     assert!(keys[0].len() < 64, "{}", keys[0]);
     app.assert_inactive(&t).await;
@@ -136,7 +136,7 @@ async fn revocations_are_appended_to_the_stream_with_their_entries() {
     // An entry from long ago: its blocklist entry has expired, so it must be trimmed.
     let _: String = redis.cmd(&[
         "XADD",
-        "introspectd:revocations",
+        "introspectd:{introspectd:generation}revocations",
         "1-0",
         "key",
         "gone",
@@ -146,14 +146,21 @@ async fn revocations_are_appended_to_the_stream_with_their_entries() {
     let t = token_with("alice", json!({}));
     assert_eq!(app.revoke(&t).await.status(), 200);
     assert_eq!(app.revoke_subject("bob").await.status(), 200);
-    let entries: Vec<(String, Vec<String>)> =
-        redis.cmd(&["XRANGE", "introspectd:revocations", "-", "+"]);
+    let entries: Vec<(String, Vec<String>)> = redis.cmd(&[
+        "XRANGE",
+        "introspectd:{introspectd:generation}revocations",
+        "-",
+        "+",
+    ]);
     assert_eq!(entries.len(), 2, "{entries:?}");
     let token_keys: Vec<String> = redis.cmd(&["KEYS", "introspectd:{*}j*"]);
     let deadline: i64 = redis.cmd(&["PEXPIRETIME", &token_keys[0]]);
+    // Each entry names the one before it (the trimmed 1-0, then the token's).
     assert_eq!(
         entries[0].1,
         [
+            "prev",
+            "1-0",
             "key",
             token_keys[0].as_str(),
             "until",
@@ -163,12 +170,20 @@ async fn revocations_are_appended_to_the_stream_with_their_entries() {
     let subject_keys: Vec<String> = redis.cmd(&["KEYS", "introspectd:{*}s"]);
     let not_before: String = redis.cmd(&["GET", &subject_keys[0]]);
     let fields = &entries[1].1;
-    assert_eq!(fields[..2], ["key", subject_keys[0].as_str()]);
-    assert_eq!(fields[4..], ["not_before", not_before.as_str()]);
+    assert_eq!(
+        fields[..4],
+        [
+            "prev",
+            entries[0].0.as_str(),
+            "key",
+            subject_keys[0].as_str()
+        ]
+    );
+    assert_eq!(fields[6..], ["not_before", not_before.as_str()]);
     // The subject entry's deadline: its TTL (max lifetime + leeway + margin) from now.
     let subject_deadline: i64 = redis.cmd(&["PEXPIRETIME", &subject_keys[0]]);
-    assert_eq!(fields[2], "until");
-    let streamed: i64 = fields[3].parse().unwrap();
+    assert_eq!(fields[4], "until");
+    let streamed: i64 = fields[5].parse().unwrap();
     assert!(
         (streamed - subject_deadline).abs() < 2000,
         "{streamed} vs {subject_deadline}"

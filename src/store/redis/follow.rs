@@ -1,11 +1,12 @@
-//! The mirror's follower and lease (issue 14, off unless `store.mirror_lease_ms` > 0). A task
-//! loads the revocation stream into the mirror, then reads on from its position on a connection
-//! of its own, together with the Redis clock and the generation marker. After a read that
-//! reached the end of the stream it records its position and lease in `{prefix}mirror_acks`
-//! (valid until Redis time + L), and only once that is recorded does it extend its lease: the
-//! local monotonic time at which it sent the read, plus L. While the lease holds, checks are
-//! answered from memory. A changed or vanished marker (data loss) reloads the mirror, and no
-//! lease is held meanwhile, so checks use the MGET path.
+//! The mirror's follower and lease (`store.mirror_lease_ms` > 0). A task loads the revocation
+//! stream into the mirror, then reads on from its position on a connection of its own, together
+//! with the generation marker. After a read that reached the end of the stream it records its
+//! position and lease in the acknowledgements hash (valid until Redis time + L, and only under
+//! the marker it read), and only once that is recorded does it extend its lease: the local
+//! monotonic time at which it sent the read, plus L. While the lease holds, checks are answered
+//! from memory. A changed or vanished marker (data loss) or an entry that does not follow the
+//! last one read (a gap) reloads the mirror, and no lease is held meanwhile, so checks use the
+//! MGET path.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,11 +35,26 @@ const PRUNE_ACKS_SCRIPT: &str = concat!(
 local acks = redis.call('HGETALL', KEYS[1])
 for i = 1, #acks, 2 do
   local valid_until = tonumber(string.match(acks[i + 1], ' (%d+)$'))
-  if valid_until == nil or valid_until < now_ms - tonumber(ARGV[1]) then
+  local replica = string.sub(acks[i], 1, 1) ~= '_'
+  if replica and (valid_until == nil or valid_until < now_ms - tonumber(ARGV[1])) then
     redis.call('HDEL', KEYS[1], acks[i])
   end
 end
 return 0
+"
+);
+
+/// Records this replica's acknowledgement `"<position> <valid until>"` (`ARGV[1]` replica id,
+/// `ARGV[2]` position, `ARGV[3]` lease ms), valid from the Redis clock now, which is no earlier
+/// than when the read was sent; only while the marker is still the one the read saw (`ARGV[4]`),
+/// so no lease is ever recorded under a generation whose acknowledgements were lost. 1 if
+/// recorded.
+const ACK_SCRIPT: &str = concat!(
+    lua_redis_now!(),
+    r"
+if redis.call('GET', KEYS[2]) ~= ARGV[4] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. (now_ms + tonumber(ARGV[3])))
+return 1
 "
 );
 
@@ -52,19 +68,17 @@ pub(super) struct MirrorShared {
     pub(super) lease: Duration,
     /// This replica's field in the acks hash.
     pub(super) replica_id: String,
-    pub(super) acks_key: String,
     max_entries: usize,
 }
 
 impl MirrorShared {
-    pub(super) fn new(lease: Duration, max_entries: usize, acks_key: String) -> MirrorShared {
+    pub(super) fn new(lease: Duration, max_entries: usize) -> MirrorShared {
         MirrorShared {
             mirror: Mutex::new(Mirror::new(max_entries)),
             lease_until: Mutex::new(None),
             synced: AtomicBool::new(false),
             lease,
             replica_id: uuid::Uuid::new_v4().to_string(),
-            acks_key,
             max_entries,
         }
     }
@@ -125,12 +139,7 @@ impl RedisStore {
         shared: &MirrorShared,
         conn: &mut Option<Conn>,
     ) -> Result<bool, StoreError> {
-        let stream = &self
-            .inner
-            .stream
-            .as_ref()
-            .expect("the mirror is only on where the stream is written")
-            .key;
+        let stream = &self.inner.stream.key;
         if conn.is_none() {
             *conn = Some(self.inner.pool.get().await?);
         }
@@ -142,7 +151,7 @@ impl RedisStore {
             prune
                 .arg(PRUNE_ACKS_SCRIPT)
                 .arg(1)
-                .arg(&shared.acks_key)
+                .arg(&self.inner.acks_key)
                 .arg(PRUNE_AFTER_MS);
             let _: Value = self.bounded(prune.query_async(&mut conn.handle())).await?;
             let mirror = self.load(conn, stream, shared.max_entries).await?;
@@ -166,10 +175,9 @@ impl RedisStore {
             .arg("STREAMS")
             .arg(stream)
             .arg(position.to_string())
-            .cmd("TIME")
             .cmd("GET")
             .arg(&self.inner.marker_key);
-        let (read, time, marker): (Value, (String, String), Option<String>) =
+        let (read, marker): (Value, Option<String>) =
             self.bounded(pipe.query_async(&mut conn.handle())).await?;
         if !matches!(self.inner.generation.see(marker.as_deref()), Seen::Known(_)) {
             // A loss, or the first marker: adopt it, then reload with no lease meanwhile.
@@ -178,34 +186,34 @@ impl RedisStore {
             self.observe_generation(marker.as_deref()).await?;
             return Ok(false);
         }
-        let entries = stream_entries(read);
+        let entries = stream_entries(read)?;
         let caught_up = entries.len() < BATCH;
         let now_ms = crate::clock::unix_now_ms();
-        {
+        let followed = {
             let mut mirror = lock(&shared.mirror);
-            mirror.apply(entries);
+            let followed = mirror.follow(entries);
             mirror.expire(now_ms);
+            followed
+        };
+        if !followed {
+            tracing::warn!("the revocation stream has a gap (trimmed, or a failover or restart lost its end); reloading the mirror");
+            shared.drop_lease();
+            shared.synced.store(false, Ordering::Release);
+            return Ok(false);
         }
         if !caught_up {
             return Ok(false);
         }
-        let redis_ms = redis_time_ms(&time);
-        let position = lock(&shared.mirror).position();
-        let valid_until = redis_ms.saturating_add(shared.lease.as_millis() as i64);
-        let mut ack = redis::cmd("HSET");
-        ack.arg(&shared.acks_key)
-            .arg(&shared.replica_id)
-            .arg(format!("{position} {valid_until}"));
-        let acked: Result<Value, _> = self.bounded(ack.query_async(&mut conn.handle())).await;
+        let acked = self.acknowledge(shared, conn, marker.as_deref()).await;
         let entries = lock(&shared.mirror).len();
-        if acked.is_err() {
+        if !matches!(acked, Ok(true)) {
             let state = if shared.holds_lease() {
                 MirrorState::Current
             } else {
                 MirrorState::Lagging
             };
             self.inner.metrics.mirror_state(state, entries);
-            return acked.map(|_| true);
+            return acked.map(|_| false);
         }
         // Recorded: the lease may run from when the read was sent.
         *lock(&shared.lease_until) = Some(sent + shared.lease);
@@ -214,6 +222,38 @@ impl RedisStore {
             .metrics
             .mirror_state(MirrorState::Current, entries);
         Ok(true)
+    }
+
+    /// Records this replica's position and lease (see ACK_SCRIPT); with `store.min_replica_acks`,
+    /// only once that many Redis replicas have it too, so a failover keeps it.
+    async fn acknowledge(
+        &self,
+        shared: &MirrorShared,
+        conn: &Conn,
+        marker: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let position = lock(&shared.mirror).position();
+        let mut pipe = redis::pipe();
+        pipe.cmd("EVAL")
+            .arg(ACK_SCRIPT)
+            .arg(2)
+            .arg(&self.inner.acks_key)
+            .arg(&self.inner.marker_key)
+            .arg(&shared.replica_id)
+            .arg(position.to_string())
+            .arg(shared.lease.as_millis() as u64)
+            .arg(marker.unwrap_or(""));
+        let needed = self.inner.min_replica_acks;
+        if needed > 0 {
+            pipe.cmd("WAIT")
+                .arg(needed)
+                .arg(self.inner.replica_ack_timeout.as_millis() as u64);
+            let (recorded, replicas): (i64, usize) =
+                self.bounded(pipe.query_async(&mut conn.handle())).await?;
+            return Ok(recorded == 1 && replicas >= needed);
+        }
+        let (recorded,): (i64,) = self.bounded(pipe.query_async(&mut conn.handle())).await?;
+        Ok(recorded == 1)
     }
 
     /// The whole stream into a fresh mirror, in pages.
@@ -229,13 +269,13 @@ impl RedisStore {
                 .arg("COUNT")
                 .arg(BATCH);
             let page: Value = self.bounded(range.query_async(&mut conn.handle())).await?;
-            let entries = range_entries(page);
-            let Some((last, _)) = entries.last() else {
+            let entries = range_entries(page)?;
+            let Some((last, _, _)) = entries.last() else {
                 break;
             };
             start = format!("({last}");
             let full = entries.len() == BATCH;
-            mirror.apply(entries);
+            mirror.apply(entries.into_iter().map(|(id, _, revoked)| (id, revoked)));
             if !full {
                 break;
             }
@@ -259,41 +299,47 @@ impl RedisStore {
     }
 }
 
-fn redis_time_ms((secs, micros): &(String, String)) -> i64 {
-    let secs: i64 = secs.parse().unwrap_or(0);
-    let micros: i64 = micros.parse().unwrap_or(0);
-    secs * 1000 + micros / 1000
-}
+/// A stream entry: its id, the id of the entry before it, and the revocation.
+type Entry = (StreamId, StreamId, Revoked);
 
 /// XREAD's reply: for our one stream, its entries (none: nil).
-fn stream_entries(reply: Value) -> Vec<(StreamId, Revoked)> {
+fn stream_entries(reply: Value) -> Result<Vec<Entry>, StoreError> {
     let streams = match reply {
         Value::Array(items) => items,
         Value::Map(pairs) => pairs
             .into_iter()
             .map(|(k, v)| Value::Array(vec![k, v]))
             .collect(),
-        _ => return Vec::new(),
+        _ => return Ok(Vec::new()),
     };
-    streams
+    let mut entries = Vec::new();
+    for stream in streams {
+        if let Value::Array(mut pair) = stream {
+            if let Some(items) = pair.pop().filter(|_| pair.len() == 1) {
+                entries.extend(range_entries(items)?);
+            }
+        }
+    }
+    Ok(entries)
+}
+
+/// XRANGE's reply (and one stream of XREAD's): `[[id, [field, value, ...]], ...]`. An entry
+/// that cannot be read is an error, never skipped: the mirror would miss a revocation.
+fn range_entries(reply: Value) -> Result<Vec<Entry>, StoreError> {
+    let Value::Array(entries) = reply else {
+        return Ok(Vec::new());
+    };
+    entries
         .into_iter()
-        .filter_map(|stream| match stream {
-            Value::Array(mut pair) if pair.len() == 2 => pair.pop(),
-            _ => None,
+        .map(|e| {
+            entry(e).ok_or(StoreError::Unavailable(
+                "unreadable revocation stream entry",
+            ))
         })
-        .flat_map(range_entries)
         .collect()
 }
 
-/// XRANGE's reply (and one stream of XREAD's): `[[id, [field, value, ...]], ...]`.
-fn range_entries(reply: Value) -> Vec<(StreamId, Revoked)> {
-    let Value::Array(entries) = reply else {
-        return Vec::new();
-    };
-    entries.into_iter().filter_map(entry).collect()
-}
-
-fn entry(value: Value) -> Option<(StreamId, Revoked)> {
+fn entry(value: Value) -> Option<Entry> {
     let Value::Array(mut parts) = value else {
         return None;
     };
@@ -302,8 +348,8 @@ fn entry(value: Value) -> Option<(StreamId, Revoked)> {
     let fields: Vec<String> = match fields {
         Value::Array(items) => items
             .into_iter()
-            .filter_map(|v| as_string(v).ok().flatten())
-            .collect(),
+            .map(|v| as_string(v).ok().flatten())
+            .collect::<Option<_>>()?,
         _ => return None,
     };
     let field = |name: &str| {
@@ -312,6 +358,7 @@ fn entry(value: Value) -> Option<(StreamId, Revoked)> {
             .find(|pair| pair.first().map(String::as_str) == Some(name))
             .and_then(|pair| pair.get(1))
     };
+    let prev = StreamId::parse(field("prev")?)?;
     let key = field("key")?.clone();
     let until_ms = field("until")?.parse().ok()?;
     let revoked = match field("not_before") {
@@ -322,5 +369,5 @@ fn entry(value: Value) -> Option<(StreamId, Revoked)> {
         },
         None => Revoked::Token { key, until_ms },
     };
-    Some((id, revoked))
+    Some((id, prev, revoked))
 }

@@ -75,8 +75,10 @@ struct Inner {
     /// Where Redis is, without credentials: logs name it so a typo in a host is not mistaken
     /// for Redis being down.
     address: String,
-    /// The revocation stream; none in cluster mode (see `revoke_token`).
-    stream: Option<StreamKey>,
+    /// The revocation stream, written by every revocation (see revoke.rs).
+    stream: StreamKey,
+    /// The mirrors' acknowledgements, `{prefix}{...}mirror_acks` (see follow.rs).
+    acks_key: String,
     /// The local mirror of the blocklist, when `store.mirror_lease_ms` > 0 (see follow.rs).
     mirror: Option<Arc<MirrorShared>>,
 }
@@ -95,6 +97,7 @@ impl RedisStore {
         let stream = StreamKey {
             key: keys.stream(),
             keep_ms: max_entry_secs.saturating_mul(1000),
+            with_entry: settings.redis_mode != RedisMode::Cluster,
         };
         let connect_timeout = Duration::from_millis(settings.connect_timeout_ms);
         let command_timeout = Duration::from_millis(settings.command_timeout_ms);
@@ -135,15 +138,14 @@ impl RedisStore {
                 replica_ack_timeout,
                 warned_no_aof: AtomicBool::new(false),
                 address: settings.redis_addresses(),
-                mirror: (settings.mirror_lease_ms > 0 && settings.redis_mode != RedisMode::Cluster)
-                    .then(|| {
-                        Arc::new(MirrorShared::new(
-                            Duration::from_millis(settings.mirror_lease_ms),
-                            settings.mirror_max_entries,
-                            keys.mirror_acks(),
-                        ))
-                    }),
-                stream: (settings.redis_mode != RedisMode::Cluster).then_some(stream),
+                mirror: (settings.mirror_lease_ms > 0).then(|| {
+                    Arc::new(MirrorShared::new(
+                        Duration::from_millis(settings.mirror_lease_ms),
+                        settings.mirror_max_entries,
+                    ))
+                }),
+                stream,
+                acks_key: keys.mirror_acks(),
             }),
         };
         store.watch_generation();
@@ -275,8 +277,9 @@ impl RedisStore {
             Seen::Missing { lost } => {
                 let mut cmd = redis::cmd("EVAL");
                 cmd.arg(INSTALL_SCRIPT)
-                    .arg(1)
+                    .arg(2)
                     .arg(&inner.marker_key)
+                    .arg(&inner.acks_key)
                     .arg(uuid::Uuid::new_v4().to_string())
                     .arg(if lost { "now" } else { "0" });
                 let raw: String = self.query(&cmd).await?;

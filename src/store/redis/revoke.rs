@@ -8,45 +8,84 @@ use std::time::{Duration, Instant};
 
 use super::pool::is_read_only;
 use super::RedisStore;
+use crate::store::generation::INSTALLED;
 use crate::store::mirror::{Revoked, StreamId};
 use crate::store::StoreError;
 
-/// Writes a token's entry with its absolute deadline and appends the revocation to the stream
-/// (`key`, `until` in unix ms), in one step, so no replica can see one without the other. Stream entries older than the
-/// longest an entry can live (`ARGV[2]` ms) are trimmed: their entries have expired. Returns
-/// the stream entry's id.
+/// Appends a revocation to the stream: `append(stream, keep_ms, fields)`. Each entry carries the
+/// id of the one before it (`prev`, the stream's last generated id), so a follower notices any
+/// entry it missed (a trimmed gap, a failover to a replica that lags, a restart that lost the
+/// end of the stream) and reloads. Entries older than `keep_ms`, the longest a blocklist entry
+/// lives, are trimmed exactly (MINID): their entries have expired.
+macro_rules! lua_append {
+    () => {
+        concat!(
+            lua_redis_now!(),
+            r"
+local function append(stream, keep_ms, fields)
+  local prev = '0-0'
+  if redis.call('EXISTS', stream) == 1 then
+    local info = redis.call('XINFO', 'STREAM', stream)
+    for i = 1, #info, 2 do
+      if info[i] == 'last-generated-id' then prev = info[i + 1] end
+    end
+  end
+  local xadd = {'XADD', stream, 'MINID', now_ms - tonumber(keep_ms), '*', 'prev', prev}
+  for _, field in ipairs(fields) do xadd[#xadd + 1] = field end
+  return redis.call(unpack(xadd))
+end
+"
+        )
+    };
+}
+
+/// Writes a token's entry with its absolute deadline (`ARGV[1]`, unix ms) and appends it to the
+/// stream (`key`, `until`) in one step, so no replica sees one without the other. Returns the
+/// stream entry's id.
 const REVOKE_TOKEN_SCRIPT: &str = concat!(
-    lua_redis_now!(),
+    lua_append!(),
     r"
 redis.call('SET', KEYS[1], 1, 'PXAT', ARGV[1])
-return redis.call('XADD', KEYS[2], 'MINID', now_ms - tonumber(ARGV[2]), '*',
-    'key', KEYS[1], 'until', ARGV[1])
+return append(KEYS[2], ARGV[2], {'key', KEYS[1], 'until', ARGV[1]})
 "
 );
 
 /// Sets a subject's not_before from the Redis clock (one clock for every replica), never
-/// moving it backwards, appends it to the stream (`key`, `until`, `not_before`), and returns it
-/// (with the stream entry's id and deadline when there is a stream).
+/// moving it backwards, for `ARGV[1]` seconds; appends it to the stream `KEYS[2]` when given
+/// (`key`, `until`, `not_before`). Returns `{not_before, until_ms, stream id or nil}`.
 const REVOKE_SUBJECT_SCRIPT: &str = concat!(
-    lua_redis_now!(),
+    lua_append!(),
     r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 local not_before = math.max(now, current)
 redis.call('SET', KEYS[1], not_before, 'EX', ARGV[1])
+local until_ms = now_ms + tonumber(ARGV[1]) * 1000
+local id = false
 if KEYS[2] then
-  local id = redis.call('XADD', KEYS[2], 'MINID', now_ms - tonumber(ARGV[1]) * 1000, '*',
-      'key', KEYS[1], 'until', now_ms + tonumber(ARGV[1]) * 1000, 'not_before', not_before)
-  return {not_before, id, now_ms + tonumber(ARGV[1]) * 1000}
+  id = append(KEYS[2], ARGV[2], {'key', KEYS[1], 'until', until_ms, 'not_before', not_before})
 end
-return not_before
+return {not_before, until_ms, id}
 "
 );
 
-/// The replicas' acknowledgements with the Redis clock: `{now_ms, HGETALL acks}`.
+/// Cluster mode: the stream lives in another slot than the entry, so the entry is written first
+/// and then appended here (`ARGV[1]` keep_ms, then the fields). A failure in between answers
+/// 503: the revocation was not acknowledged, and the client's retry appends it.
+const APPEND_SCRIPT: &str = concat!(
+    lua_append!(),
+    r"
+local fields = {}
+for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
+return append(KEYS[1], ARGV[1], fields)
+"
+);
+
+/// What a revoking replica needs to know who may still answer from an older mirror: the Redis
+/// clock, the generation marker and the acknowledgements (`{now_ms, marker, HGETALL acks}`).
 const ACKS_SCRIPT: &str = concat!(
     lua_redis_now!(),
     r"
-return {now_ms, redis.call('HGETALL', KEYS[1])}
+return {now_ms, redis.call('GET', KEYS[2]), redis.call('HGETALL', KEYS[1])}
 "
 );
 
@@ -73,56 +112,59 @@ fn parse<T: redis::FromRedisValue>(reply: redis::Value) -> Result<T, StoreError>
 pub(super) struct StreamKey {
     pub(super) key: String,
     pub(super) keep_ms: u64,
+    /// Whether a script may write an entry and the stream together: everywhere but in cluster
+    /// mode, where they live in different slots.
+    pub(super) with_entry: bool,
 }
 
 impl RedisStore {
-    /// Writes a token's entry (and, outside cluster mode, its stream entry: the stream lives
-    /// in one slot, which a token's entry in cluster mode does not share).
+    /// Writes a token's entry and its stream entry (one script, or one after the other in
+    /// cluster mode), then waits for the mirrors (see `await_mirrors`).
     pub async fn revoke_token(&self, key: &str, expires_at_ms: i64) -> Result<(), StoreError> {
-        let cmd = match &self.inner.stream {
-            Some(stream) => {
-                let mut cmd = redis::cmd("EVAL");
-                cmd.arg(REVOKE_TOKEN_SCRIPT)
-                    .arg(2)
-                    .arg(key)
-                    .arg(&stream.key)
-                    .arg(expires_at_ms)
-                    .arg(stream.keep_ms);
-                cmd
-            }
-            None => {
-                let mut cmd = redis::cmd("SET");
-                cmd.arg(key).arg(1).arg("PXAT").arg(expires_at_ms);
-                cmd
-            }
+        let stream = &self.inner.stream;
+        let id: String = if stream.with_entry {
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(REVOKE_TOKEN_SCRIPT)
+                .arg(2)
+                .arg(key)
+                .arg(&stream.key)
+                .arg(expires_at_ms)
+                .arg(stream.keep_ms);
+            parse(self.write(cmd).await?)?
+        } else {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(key).arg(1).arg("PXAT").arg(expires_at_ms);
+            self.write(cmd).await?;
+            self.append(&[key, "until", &expires_at_ms.to_string()])
+                .await?
         };
-        let reply = self.write(cmd).await?;
-        if self.inner.stream.is_some() {
-            // The script's reply: the stream entry's id.
-            let id: String = parse(reply)?;
-            let revoked = Revoked::Token {
-                key: key.to_owned(),
-                until_ms: expires_at_ms,
-            };
-            self.await_mirrors(&id, revoked).await;
-        }
+        let revoked = Revoked::Token {
+            key: key.to_owned(),
+            until_ms: expires_at_ms,
+        };
+        self.await_mirrors(&id, revoked).await;
         Ok(())
     }
 
     pub async fn revoke_subject(&self, key: &str, ttl_secs: u64) -> Result<i64, StoreError> {
+        let stream = &self.inner.stream;
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(REVOKE_SUBJECT_SCRIPT);
-        match &self.inner.stream {
-            Some(stream) => cmd.arg(2).arg(key).arg(&stream.key),
-            None => cmd.arg(1).arg(key),
-        };
-        cmd.arg(ttl_secs);
-        let reply = self.write(cmd).await?;
-        if self.inner.stream.is_none() {
-            return parse(reply);
+        if stream.with_entry {
+            cmd.arg(2).arg(key).arg(&stream.key);
+        } else {
+            cmd.arg(1).arg(key);
         }
-        // With a stream the script also returns the entry's id and deadline.
-        let (not_before, id, until_ms): (i64, String, i64) = parse(reply)?;
+        cmd.arg(ttl_secs).arg(stream.keep_ms);
+        let (not_before, until_ms, id): (i64, i64, Option<String>) = parse(self.write(cmd).await?)?;
+        let id = match id {
+            Some(id) => id,
+            None => {
+                let (until, nb) = (until_ms.to_string(), not_before.to_string());
+                self.append(&[key, "until", &until, "not_before", &nb])
+                    .await?
+            }
+        };
         let revoked = Revoked::Subject {
             key: key.to_owned(),
             not_before,
@@ -132,11 +174,27 @@ impl RedisStore {
         Ok(not_before)
     }
 
+    /// Cluster mode: appends a revocation whose entry is already written (`fields` starts with
+    /// the entry's key); returns the stream entry's id.
+    async fn append(&self, fields: &[&str]) -> Result<String, StoreError> {
+        let stream = &self.inner.stream;
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(APPEND_SCRIPT)
+            .arg(1)
+            .arg(&stream.key)
+            .arg(stream.keep_ms)
+            .arg("key")
+            .arg(fields);
+        parse(self.write(cmd).await?)
+    }
+
     /// With the mirror on: takes the revocation into this replica's own mirror at once, then
     /// waits until every other replica holding a lease has read the stream up to `id`, or until
     /// a lease plus a drift margin has passed since Redis acknowledged the write (a replica that
     /// has not read it by then can no longer hold a lease from before it). The acknowledgements
-    /// are compared on one clock, Redis's.
+    /// are compared on one clock, Redis's. They are trusted only under the generation marker
+    /// this replica knows, and not within a lease of that marker's installation: after a data
+    /// loss the acknowledgements of leases still running are gone with it.
     async fn await_mirrors(&self, id: &str, revoked: Revoked) {
         let Some(shared) = &self.inner.mirror else {
             return;
@@ -152,14 +210,31 @@ impl RedisStore {
         };
         let drift = (shared.lease / 10).max(Duration::from_millis(10));
         let give_up = written + shared.lease + drift;
+        let settle_ms = (shared.lease + drift).as_millis() as i64;
+        let known = self.inner.generation.known();
         let mut read = redis::cmd("EVAL");
-        read.arg(ACKS_SCRIPT).arg(1).arg(&shared.acks_key);
+        read.arg(ACKS_SCRIPT)
+            .arg(2)
+            .arg(&self.inner.acks_key)
+            .arg(&self.inner.marker_key);
         while Instant::now() < give_up {
-            let acks: Result<(i64, Vec<String>), _> = self.query(&read).await;
-            if let Ok((now_ms, acks)) = acks {
-                let all_read = acks.chunks(2).all(|pair| {
-                    let [replica, ack] = pair else { return true };
-                    replica == &shared.replica_id || has_read(ack, entry, now_ms)
+            let acks: Result<(i64, Option<String>, Vec<String>), _> = self.query(&read).await;
+            if let Ok((now_ms, marker, acks)) = acks {
+                let pairs = || acks.chunks(2).filter_map(|p| Some((p.first()?, p.get(1)?)));
+                let installed = pairs()
+                    .find(|(field, _)| *field == INSTALLED)
+                    .and_then(|(_, at)| at.parse::<i64>().ok());
+                let trusted = known.as_ref().map(|k| &k.raw) == marker.as_ref()
+                    && marker.is_some()
+                    && installed.is_none_or(|at| now_ms - at >= settle_ms);
+                if !trusted {
+                    tokio::time::sleep_until(give_up.into()).await;
+                    return;
+                }
+                let all_read = pairs().all(|(replica, ack)| {
+                    replica.starts_with('_')
+                        || replica == &shared.replica_id
+                        || has_read(ack, entry, now_ms)
                 });
                 if all_read {
                     return;

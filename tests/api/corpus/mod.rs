@@ -29,7 +29,8 @@ fn classes(listener_port: u16) -> Vec<(&'static str, Generator)> {
 
 #[tokio::test]
 async fn every_corpus_token_is_inactive_on_both_endpoints_and_costs_no_redis_command() {
-    let app = TestApp::spawn(Backend::Redis).await;
+    // The MGET path, where any store lookup would show as a Redis command.
+    let app = TestApp::spawn_with(Backend::Redis, crate::helpers::mirror_off).await;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let classes = classes(listener.local_addr().unwrap().port());
