@@ -73,8 +73,8 @@ lint:
 
 unit-and-integration:
 	$(CARGO) test --all-targets
-	@# The chaos test prints its figures: run on its own, with output shown.
-	$(CARGO) test --test api chaos -- --ignored --nocapture
+	@# The chaos and fleet tests print their figures: run on their own, with output shown.
+	$(CARGO) test --test api -- --ignored --nocapture
 
 # Load benchmark: prints figures and writes bench/RESULTS.md; asserts nothing about speed.
 # Ceilings of the same run: a bare actix-web server (bench/ceiling.rs) and redis-benchmark.

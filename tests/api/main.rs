@@ -12,6 +12,7 @@ mod client_auth;
 mod corpus;
 mod data_loss;
 mod durability;
+mod fleet;
 mod health;
 mod introspect;
 mod jwks;
