@@ -121,6 +121,12 @@ impl Mirror {
         true
     }
 
+    /// Moves the position to `end` when it is further on: the stream's end when it was loaded,
+    /// whose entries up to there were all read or trimmed (expired).
+    pub fn skip_to(&mut self, end: StreamId) {
+        self.position = self.position.max(end);
+    }
+
     /// Takes a revocation this replica wrote itself, before its stream entry is read back (the
     /// position does not move: entries before it may still be unread).
     pub fn insert(&mut self, revoked: Revoked) {

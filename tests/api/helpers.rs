@@ -109,12 +109,8 @@ impl TestApp {
         Self::spawn_on(Some(TestRedis::start_ephemeral()), Backend::Redis, tweak).await
     }
 
-    /// The app on a Redis backend the test started itself.
-    pub async fn spawn_with_redis(redis: TestRedis) -> TestApp {
-        Self::spawn_on(Some(redis), Backend::Redis, |_| {}).await
-    }
-
-    async fn spawn_on(
+    /// The app on `redis` (a Redis backend the test started itself), with its settings tweaked.
+    pub async fn spawn_on(
         redis: Option<TestRedis>,
         backend: Backend,
         tweak: impl FnOnce(&mut Settings),

@@ -220,6 +220,26 @@ impl TestRedis {
         );
     }
 
+    /// A copy of the server's data directory (its AOF) as it is now.
+    pub fn snapshot(&self) -> TempDir {
+        let copy = TempDir::new();
+        copy_tree(&self.dir.0, &copy.0);
+        copy
+    }
+
+    /// Kills the server and starts it again from `snapshot`: a restart that lost every write
+    /// since the snapshot, as an AOF without `fsync` may, or a failover to a replica that lags.
+    pub fn restart_from(&mut self, snapshot: &TempDir) {
+        self.stop();
+        std::fs::remove_dir_all(&self.dir.0).expect("the data directory is removed");
+        copy_tree(&snapshot.0, &self.dir.0);
+        assert!(
+            self.spawn(),
+            "redis-server could not restart on port {}",
+            self.port
+        );
+    }
+
     /// Runs one command; panics when it fails (use `try_cmd` on a server that may be down).
     pub fn cmd<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
         self.try_cmd(args).expect("test redis command succeeds")
@@ -339,4 +359,17 @@ pub fn start_cluster(persistent: bool, node_timeout_ms: u64) -> Vec<TestRedis> {
 /// Whether every running node of a cluster reports `cluster_state:ok`.
 pub fn cluster_is_ok(nodes: &[&TestRedis]) -> bool {
     nodes.iter().all(|n| cluster_state_ok(n))
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("the copy's directory is made");
+    for entry in std::fs::read_dir(from).expect("the directory is read") {
+        let entry = entry.expect("a directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("a file is copied");
+        }
+    }
 }

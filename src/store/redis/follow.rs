@@ -46,13 +46,19 @@ return 0
 
 /// Records this replica's acknowledgement `"<position> <valid until>"` (`ARGV[1]` replica id,
 /// `ARGV[2]` position, `ARGV[3]` lease ms), valid from the Redis clock now, which is no earlier
-/// than when the read was sent; only while the marker is still the one the read saw (`ARGV[4]`),
-/// so no lease is ever recorded under a generation whose acknowledgements were lost. 1 if
-/// recorded.
+/// than when the read was sent. Only while the marker is still the one the read saw (`ARGV[4]`),
+/// so no lease is ever recorded under a generation whose acknowledgements were lost; and only
+/// while the position is still the stream's end (`KEYS[3]`): a revocation written between the
+/// read and this acknowledgement may have found this replica's previous acknowledgement expired
+/// and not waited for it, so the read must not become a lease. 1 if recorded.
 const ACK_SCRIPT: &str = concat!(
     lua_redis_now!(),
+    lua_last_id!(),
+    lua_incarnation!(),
     r"
 if redis.call('GET', KEYS[2]) ~= ARGV[4] then return 0 end
+if last_id(KEYS[3]) ~= ARGV[2] then return 0 end
+note_incarnation(KEYS[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. (now_ms + tonumber(ARGV[3])))
 return 1
 "
@@ -236,9 +242,10 @@ impl RedisStore {
         let mut pipe = redis::pipe();
         pipe.cmd("EVAL")
             .arg(ACK_SCRIPT)
-            .arg(2)
+            .arg(3)
             .arg(&self.inner.acks_key)
             .arg(&self.inner.marker_key)
+            .arg(&self.inner.stream.key)
             .arg(&shared.replica_id)
             .arg(position.to_string())
             .arg(shared.lease.as_millis() as u64)
@@ -259,6 +266,15 @@ impl RedisStore {
     /// The whole stream into a fresh mirror, in pages.
     async fn load(&self, conn: &Conn, stream: &str, max: usize) -> Result<Mirror, StoreError> {
         let mut mirror = Mirror::new(max);
+        // The stream's end before the pages are read: where the mirror stands even if every
+        // entry up to it was trimmed (entries added meanwhile are in the pages).
+        let mut last = redis::cmd("EVAL");
+        last.arg(concat!(lua_last_id!(), "return last_id(KEYS[1])"))
+            .arg(1)
+            .arg(stream);
+        let end: String = self.bounded(last.query_async(&mut conn.handle())).await?;
+        let end = StreamId::parse(&end)
+            .ok_or(StoreError::Unavailable("unreadable revocation stream id"))?;
         let mut start = "-".to_owned();
         loop {
             let mut range = redis::cmd("XRANGE");
@@ -280,6 +296,7 @@ impl RedisStore {
                 break;
             }
         }
+        mirror.skip_to(end);
         mirror.expire(crate::clock::unix_now_ms());
         Ok(mirror)
     }

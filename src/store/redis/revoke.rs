@@ -21,16 +21,10 @@ macro_rules! lua_append {
     () => {
         concat!(
             lua_redis_now!(),
+            lua_last_id!(),
             r"
 local function append(stream, keep_ms, fields)
-  local prev = '0-0'
-  if redis.call('EXISTS', stream) == 1 then
-    local info = redis.call('XINFO', 'STREAM', stream)
-    for i = 1, #info, 2 do
-      if info[i] == 'last-generated-id' then prev = info[i + 1] end
-    end
-  end
-  local xadd = {'XADD', stream, 'MINID', now_ms - tonumber(keep_ms), '*', 'prev', prev}
+  local xadd = {'XADD', stream, 'MINID', now_ms - tonumber(keep_ms), '*', 'prev', last_id(stream)}
   for _, field in ipairs(fields) do xadd[#xadd + 1] = field end
   return redis.call(unpack(xadd))
 end
@@ -81,10 +75,13 @@ return append(KEYS[1], ARGV[1], fields)
 );
 
 /// What a revoking replica needs to know who may still answer from an older mirror: the Redis
-/// clock, the generation marker and the acknowledgements (`{now_ms, marker, HGETALL acks}`).
+/// clock, the generation marker and the acknowledgements, with the incarnation they were recorded
+/// in (`{now_ms, marker, HGETALL acks}`).
 const ACKS_SCRIPT: &str = concat!(
     lua_redis_now!(),
+    lua_incarnation!(),
     r"
+note_incarnation(KEYS[1])
 return {now_ms, redis.call('GET', KEYS[2]), redis.call('HGETALL', KEYS[1])}
 "
 );
@@ -193,8 +190,9 @@ impl RedisStore {
     /// a lease plus a drift margin has passed since Redis acknowledged the write (a replica that
     /// has not read it by then can no longer hold a lease from before it). The acknowledgements
     /// are compared on one clock, Redis's. They are trusted only under the generation marker
-    /// this replica knows, and not within a lease of that marker's installation: after a data
-    /// loss the acknowledgements of leases still running are gone with it.
+    /// this replica knows, and not within a lease of that marker's installation after a loss, nor
+    /// of a Redis restart or failover: the acknowledgements of leases still running may be gone
+    /// or older than those leases.
     async fn await_mirrors(&self, id: &str, revoked: Revoked) {
         let Some(shared) = &self.inner.mirror else {
             return;
@@ -221,12 +219,18 @@ impl RedisStore {
             let acks: Result<(i64, Option<String>, Vec<String>), _> = self.query(&read).await;
             if let Ok((now_ms, marker, acks)) = acks {
                 let pairs = || acks.chunks(2).filter_map(|p| Some((p.first()?, p.get(1)?)));
-                let installed = pairs()
-                    .find(|(field, _)| *field == INSTALLED)
-                    .and_then(|(_, at)| at.parse::<i64>().ok());
+                // Since when the acknowledgements can be complete: the last data loss, restart
+                // or failover (see INSTALL_SCRIPT and `lua_incarnation!`).
+                let complete_since = [INSTALLED, "_since"].map(|name| {
+                    pairs()
+                        .find(|(field, _)| *field == name)
+                        .and_then(|(_, at)| at.parse::<i64>().ok())
+                });
                 let trusted = known.as_ref().map(|k| &k.raw) == marker.as_ref()
                     && marker.is_some()
-                    && installed.is_none_or(|at| now_ms - at >= settle_ms);
+                    && complete_since
+                        .iter()
+                        .all(|at| at.is_none_or(|at| now_ms - at >= settle_ms));
                 if !trusted {
                     tokio::time::sleep_until(give_up.into()).await;
                     return;
