@@ -74,7 +74,7 @@ lint:
 unit-and-integration:
 	$(CARGO) test --all-targets
 	@# The chaos and fleet tests print their figures: run on their own, with output shown.
-	$(CARGO) test --test api -- --ignored --nocapture
+	$(CARGO) test --test api -- --ignored --nocapture --test-threads=1
 
 # Load benchmark: prints figures and writes bench/RESULTS.md; asserts nothing about speed.
 # Ceilings of the same run: a bare actix-web server (bench/ceiling.rs) and redis-benchmark.

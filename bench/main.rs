@@ -19,6 +19,7 @@
 
 mod cases;
 mod load;
+mod mirror_memory;
 mod procs;
 mod report;
 #[path = "../tests/support/redis.rs"]
@@ -303,11 +304,19 @@ fn run(dir: &Path, knobs: &Knobs) -> Result<()> {
     );
     let answered = load::closed_loop(port, &request, threads, per_thread, "200")?;
     let counted_closed = load::histogram_count(port, &["auth"])? - before;
+    let mirror = mirror_memory::measure(redis_port, knobs.preload, &redis_url, |name, store| {
+        start(name, &hs, store)
+    })?;
+    eprintln!(
+        "mirror of {} entries: RSS {} KiB (idle {} KiB), loaded in {:.1}s",
+        mirror.entries, mirror.rss_kib, mirror.idle_rss_kib, mirror.load_secs
+    );
     let extras = Extras {
         redis_get_rps,
         per_entry_bytes,
         preload_count: knobs.preload,
         rss_peak_kib,
+        mirror,
         closed: (
             (threads * per_thread) as u64,
             answered as u64,
@@ -348,6 +357,9 @@ fn measure(
     let (measured, peak) = with_peak_rss(server.proc.pid(), || {
         load::wrk(knobs.seconds, connections, server.port, &case.request)
     });
-    let commands = procs::service_commands(&nodes, case.target == Target::ClusterHs256)?;
+    // A check's one command is MGET (the bench's tokens all carry `sub`); revocations count
+    // everything they send.
+    let checks = !case.request.path.starts_with("/revoke");
+    let commands = procs::service_commands(&nodes, checks || case.target == Target::ClusterHs256)?;
     Ok((warm, measured?, commands, peak))
 }

@@ -274,7 +274,8 @@ async fn token_is_read_from_the_configured_cookie_only() {
 
 #[tokio::test]
 async fn store_failure_is_503_with_retry_after_not_200() {
-    let mut app = TestApp::spawn(Backend::Redis).await;
+    // The MGET path: the failure shows at the very next check.
+    let mut app = TestApp::spawn_with(Backend::Redis, crate::helpers::mirror_off).await;
     let t = token("alice");
     assert_eq!(app.auth_bearer(&t, &[]).await.status(), 200);
     app.redis_mut().stop();

@@ -6,7 +6,7 @@ use std::time::Duration;
 use introspectd::config::{Backend, OnError};
 use serde_json::{json, Value};
 
-use crate::helpers::{token, token_with, TestApp};
+use crate::helpers::{mirror_off, token, token_with, TestApp};
 
 async fn assert_unavailable(res: reqwest::Response) {
     assert_eq!(res.status(), 503);
@@ -17,9 +17,12 @@ async fn assert_unavailable(res: reqwest::Response) {
     assert!(body["error_description"].is_string());
 }
 
+// These tests are about the MGET path, where a Redis fault shows at the very next check; with
+// the mirror (its own tests: api::mirror) checks are answered from memory for up to a lease.
+
 #[tokio::test]
 async fn redis_down_fails_closed_and_recovers_without_restart() {
-    let mut app = TestApp::spawn(Backend::Redis).await;
+    let mut app = TestApp::spawn_with(Backend::Redis, mirror_off).await;
     let valid = token("alice");
     app.assert_active(&valid).await;
     assert_eq!(app.get("/readyz").send().await.unwrap().status(), 200);
@@ -61,7 +64,11 @@ async fn redis_down_fails_closed_and_recovers_without_restart() {
 
 #[tokio::test]
 async fn on_error_allow_skips_only_the_revocation_lookup() {
-    let mut app = TestApp::spawn_with(Backend::Redis, |s| s.store.on_error = OnError::Allow).await;
+    let mut app = TestApp::spawn_with(Backend::Redis, |s| {
+        mirror_off(s);
+        s.store.on_error = OnError::Allow;
+    })
+    .await;
     let valid = token("alice");
     app.assert_active(&valid).await;
     app.redis_mut().stop();
@@ -122,7 +129,7 @@ async fn assert_every_endpoint_fails_closed(app: &TestApp, still_stalled: impl F
 
 #[tokio::test]
 async fn frozen_redis_gives_503_everywhere_instead_of_hung_requests_and_recovers() {
-    let app = TestApp::spawn(Backend::Redis).await;
+    let app = TestApp::spawn_with(Backend::Redis, mirror_off).await;
     let valid = token("alice");
     app.assert_active(&valid).await;
     let redis = app.redis();
@@ -140,7 +147,7 @@ async fn frozen_redis_gives_503_everywhere_instead_of_hung_requests_and_recovers
 
 #[tokio::test]
 async fn slow_redis_gives_503_everywhere_and_recovers() {
-    let app = TestApp::spawn(Backend::Redis).await;
+    let app = TestApp::spawn_with(Backend::Redis, mirror_off).await;
     let valid = token("alice");
     app.assert_active(&valid).await;
     let url = app.redis().url();
@@ -172,7 +179,7 @@ async fn slow_redis_gives_503_everywhere_and_recovers() {
 
 #[tokio::test]
 async fn the_service_starts_while_redis_is_down() {
-    let mut app = TestApp::spawn(Backend::Redis).await;
+    let mut app = TestApp::spawn_with(Backend::Redis, mirror_off).await;
     app.redis_mut().stop();
     let second = app.replica().await;
     assert_eq!(second.get("/healthz").send().await.unwrap().status(), 200);
@@ -184,7 +191,7 @@ async fn the_service_starts_while_redis_is_down() {
 /// A full Redis under noeviction refuses writes (OOM): revocations answer 503, reads go on.
 #[tokio::test]
 async fn a_full_redis_refuses_revocations_with_503_while_checks_go_on() {
-    let app = TestApp::spawn(Backend::Redis).await;
+    let app = TestApp::spawn_with(Backend::Redis, mirror_off).await;
     let valid = token("alice");
     app.assert_active(&valid).await;
     let _: () = app.redis().cmd(&["CONFIG", "SET", "maxmemory", "1"]);
