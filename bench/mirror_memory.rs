@@ -6,7 +6,6 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use deadpool_redis::redis;
 use introspectd::store::Keys;
 use introspectd::token::TokenId;
 

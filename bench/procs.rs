@@ -6,8 +6,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use deadpool_redis::redis;
-
 use crate::support::{commandstat_calls, free_port};
 use crate::{Result, CLIENT, CLIENT_SECRET, ISSUER};
 

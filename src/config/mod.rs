@@ -14,6 +14,7 @@ mod jwt;
 mod secret;
 mod server;
 mod store;
+mod tls;
 
 use std::path::Path;
 

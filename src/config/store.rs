@@ -56,6 +56,14 @@ pub struct StoreSettings {
     pub replica_ack_timeout_ms: u64,
     pub mirror_lease_ms: u64,
     pub mirror_max_entries: usize,
+    pub tls_ca_file: String,
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
+    pub tls_insecure_skip_verify: bool,
+    pub redis_username: String,
+    pub redis_password_file: String,
+    pub sentinel_username: String,
+    pub sentinel_password_file: String,
 }
 
 impl StoreSettings {
@@ -143,6 +151,7 @@ impl StoreSettings {
                 "must be at least store.connections",
             ));
         }
+        super::tls::validate(store)?;
         if store.min_replica_acks > 0 && store.pool_max_size <= store.connections {
             return Err(ConfigError::new(
                 "store.pool_max_size",
@@ -159,15 +168,12 @@ fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
     let scheme = url.split_once("://").map(|(scheme, _)| scheme);
     let message = match scheme {
         None => "must be a URL with a scheme, e.g. redis://localhost:6379/0",
-        Some(s) if s.eq_ignore_ascii_case("rediss") => {
-            "rediss:// (TLS) is not built into this version; use redis://"
+        Some(s) if !s.eq_ignore_ascii_case("redis") && !s.eq_ignore_ascii_case("rediss") => {
+            "must start with redis:// or rediss:// (TLS), e.g. redis://localhost:6379/0"
         }
-        Some(s) if !s.eq_ignore_ascii_case("redis") => {
-            "must start with redis:// (e.g. redis://localhost:6379/0)"
-        }
-        Some(_) => match deadpool_redis::redis::Client::open(url) {
+        Some(_) => match redis::IntoConnectionInfo::into_connection_info(url) {
             Ok(_) => return Ok(()),
-            Err(_) => "cannot parse as a redis:// URL (redis://[user:password@]host:port/db)",
+            Err(_) => "cannot parse as a Redis URL (redis[s]://[user:password@]host:port/db)",
         },
     };
     Err(ConfigError::new(key, message))
@@ -194,8 +200,7 @@ mod tests {
     fn urls_without_a_scheme_or_with_tls_get_their_own_message() {
         for (url, message) in [
             ("localhost:6379", "must be a URL with a scheme"),
-            ("rediss://cache:6380", "rediss:// (TLS) is not built"),
-            ("http://cache:6379", "must start with redis://"),
+            ("http://cache:6379", "must start with redis:// or rediss://"),
         ] {
             let err = check_url("store.redis_url", url).unwrap_err();
             assert!(err.message.starts_with(message), "{url}: {}", err.message);

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use deadpool_redis::redis;
 use introspectd::clock::unix_now;
 use introspectd::config::{Backend, Settings, Sources};
 use introspectd::startup::Application;

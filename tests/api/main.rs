@@ -4,6 +4,8 @@
 mod helpers;
 #[path = "../support/redis.rs"]
 mod support;
+#[path = "../support/tls.rs"]
+mod tls_support;
 
 mod auth;
 mod cache;
@@ -23,3 +25,4 @@ mod requests;
 mod revoke;
 mod revoke_subject;
 mod store_failure;
+mod tls;

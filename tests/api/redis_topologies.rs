@@ -5,7 +5,6 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use deadpool_redis::redis;
 use introspectd::config::{Backend, RedisMode, Secret};
 
 use crate::helpers::{

@@ -153,11 +153,8 @@ async fn slow_redis_gives_503_everywhere_and_recovers() {
     let url = app.redis().url();
     // DEBUG SLEEP blocks the whole server; the thread ends when Redis answers again.
     let sleeper = std::thread::spawn(move || {
-        let mut conn = deadpool_redis::redis::Client::open(url)
-            .unwrap()
-            .get_connection()
-            .unwrap();
-        let _: () = deadpool_redis::redis::cmd("DEBUG")
+        let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let _: () = redis::cmd("DEBUG")
             .arg("SLEEP")
             .arg("1.5")
             .query(&mut conn)

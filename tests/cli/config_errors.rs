@@ -96,3 +96,52 @@ fn a_redis_url_without_a_scheme_is_not_called_a_tls_problem() {
         "config error: store.redis_url: must be a URL with a scheme, e.g. redis://localhost:6379/0"
     );
 }
+
+/// TLS and credential settings for managed Redis: each mistake stops start-up with one line
+/// naming the key.
+#[test]
+fn tls_and_credential_mistakes_name_their_key() {
+    let dir = Dir::new();
+    let pki = crate::tls_support::Pki::generate(&dir.0);
+    let password = dir.write("password", "s3cret\n");
+    let password = password.to_str().unwrap();
+    let store = |lines: &str| {
+        hs_config()
+            + "[store]\nbackend = \"redis\"\nredis_url = \"rediss://127.0.0.1:6380/0\"\n"
+            + lines
+    };
+    let plain = |lines: &str| {
+        hs_config()
+            + "[store]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:6379/0\"\n"
+            + lines
+    };
+    let ca = pki.file("ca.crt");
+    let cases: Vec<(String, &str)> = vec![
+        (plain(&format!("tls_ca_file = \"{ca}\"\n")), "store.tls_ca_file"),
+        (plain("tls_insecure_skip_verify = true\n"), "store.tls_insecure_skip_verify"),
+        (store(&format!("tls_cert_file = \"{}\"\n", pki.file("client.crt"))), "store.tls_key_file"),
+        (store(&format!("tls_key_file = \"{}\"\n", pki.file("client.key"))), "store.tls_cert_file"),
+        (store("tls_ca_file = \"/nonexistent/ca.pem\"\n"), "store.tls_ca_file"),
+        (store(&format!("tls_ca_file = \"{}\"\n", fixture("README.md"))), "store.tls_ca_file"),
+        (store(&format!("tls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n", pki.file("client.key"), pki.file("client.key"))), "store.tls_cert_file"),
+        (store(&format!("tls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n", pki.file("client.crt"), pki.file("client.crt"))), "store.tls_key_file"),
+        (store(&format!("tls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n", pki.file("client.crt"), pki.file("stranger.key"))), "store.tls_key_file"),
+        (store(&format!("tls_ca_file = \"{ca}\"\ntls_insecure_skip_verify = true\n")), "store.tls_insecure_skip_verify"),
+        (store("redis_password_file = \"/nonexistent/password\"\n"), "store.redis_password_file"),
+        (store("sentinel_username = \"s\"\n"), "store.sentinel_username"),
+        (hs_config() + &format!("[store]\nbackend = \"redis\"\nredis_url = \"rediss://app:pw@127.0.0.1:6380/0\"\nredis_password_file = \"{password}\"\n"), "store.redis_password_file"),
+    ];
+    for (config, key) in cases {
+        let (out, stderr) = start_and_fail(&config, &[]);
+        assert!(!out.status.success(), "{key}: started");
+        assert_eq!(stderr.lines().count(), 1, "{key}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("config error: {key}: ")),
+            "{key}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("s3cret") && !stderr.contains(":pw@"),
+            "{stderr}"
+        );
+    }
+}

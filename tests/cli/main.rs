@@ -9,3 +9,6 @@ mod config_errors;
 mod mint;
 mod serve;
 mod support;
+#[path = "../support/tls.rs"]
+#[allow(dead_code)] // the Redis arguments are for the api tests
+mod tls_support;

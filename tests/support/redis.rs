@@ -9,8 +9,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use deadpool_redis::redis;
-
 /// A throwaway directory removed on drop.
 pub struct TempDir(pub PathBuf);
 

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use deadpool_redis::redis::{self, Value};
+use redis::{self, Value};
 
 use super::pool::Conn;
 use super::reply::as_string;

@@ -6,8 +6,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use deadpool_redis::redis;
-
 use super::pool::{is_connection_failure, is_read_only, Conn, Pools};
 use crate::store::StoreError;
 

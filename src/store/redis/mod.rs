@@ -6,58 +6,13 @@
 //! reads the generation marker, so a store that lost its data is noticed on the next check
 //! (see generation.rs).
 
-/// The Lua lines every script that needs the Redis clock starts with: `now` (unix seconds) and
-/// `now_ms` (unix milliseconds), read once from `TIME`, so every replica shares one clock.
-macro_rules! lua_redis_now {
-    () => {
-        "local t = redis.call('TIME')
-local now = tonumber(t[1])
-local now_ms = now * 1000 + math.floor(tonumber(t[2]) / 1000)
-"
-    };
-}
+#[macro_use]
+mod lua;
 
-/// The Lua function `last_id(stream)`: the id of the last entry ever added to the stream (which
-/// trimming does not change), `0-0` for none.
-macro_rules! lua_last_id {
-    () => {
-        r"
-local function last_id(stream)
-  if redis.call('EXISTS', stream) == 0 then return '0-0' end
-  local info = redis.call('XINFO', 'STREAM', stream)
-  for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' then return info[i + 1] end
-  end
-  return '0-0'
-end
-"
-    };
-}
+/// The warning `store.tls_insecure_skip_verify` earns.
+const INSECURE_TLS: &str = "store.tls_insecure_skip_verify is on: the Redis server's certificate is not verified, so anyone on the network path can read and forge revocations";
 
-/// The Lua function `note_incarnation(acks)`, run by every script that writes or reads the
-/// mirrors' acknowledgements (after `lua_redis_now!`): it records in the hash which Redis
-/// process and replication history it lives in (`_incarnation`: run id and replication id) and
-/// since when (`_since`, unix ms). A restart (whose AOF may have lost the latest
-/// acknowledgements) or a failover (to a replica that may lag) changes the incarnation, so a
-/// revocation then knows the acknowledgements may be older than the leases they describe. A hash
-/// without the field (a fresh store, or one from before this field) starts with `_since` = 0.
-macro_rules! lua_incarnation {
-    () => {
-        r"
-local function note_incarnation(acks)
-  local info = redis.call('INFO', 'server') .. redis.call('INFO', 'replication')
-  local current = string.match(info, 'run_id:(%w+)') .. ' ' .. string.match(info, 'master_replid:(%w+)')
-  local seen = redis.call('HGET', acks, '_incarnation')
-  if seen ~= current then
-    local since = now_ms
-    if not seen then since = 0 end
-    redis.call('HSET', acks, '_incarnation', current, '_since', since)
-  end
-end
-"
-    };
-}
-
+mod connect;
 mod follow;
 mod lanes;
 mod pool;
@@ -68,8 +23,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use deadpool_redis::redis::{self, AsyncConnectionConfig};
-use deadpool_redis::Timeouts;
+use deadpool::managed::Timeouts;
+use redis::{self, AsyncConnectionConfig};
 
 use follow::MirrorShared;
 use lanes::Lanes;
@@ -113,6 +68,8 @@ struct Inner {
     replica_ack_timeout: Duration,
     /// The no-AOF warning is logged once per instance.
     warned_no_aof: AtomicBool,
+    /// `store.tls_insecure_skip_verify`: warned at start-up and on every readiness failure.
+    insecure_tls: bool,
     /// Where Redis is, without credentials: logs name it so a typo in a host is not mistaken
     /// for Redis being down.
     address: String,
@@ -178,6 +135,7 @@ impl RedisStore {
                 min_replica_acks: settings.min_replica_acks,
                 replica_ack_timeout,
                 warned_no_aof: AtomicBool::new(false),
+                insecure_tls: settings.tls_insecure_skip_verify,
                 address: settings.redis_addresses(),
                 mirror: (settings.mirror_lease_ms > 0).then(|| {
                     Arc::new(MirrorShared::new(
@@ -189,6 +147,9 @@ impl RedisStore {
                 acks_key: keys.mirror_acks(),
             }),
         };
+        if settings.tls_insecure_skip_verify {
+            tracing::warn!("{INSECURE_TLS}");
+        }
         store.watch_generation();
         if store.inner.mirror.is_some() {
             store.inner.metrics.enable_mirror();
@@ -353,6 +314,14 @@ impl RedisStore {
     /// without traffic), its eviction policy cannot drop blocklist entries, and no loss was seen
     /// within `store.data_loss_unready_secs`.
     pub async fn readiness(&self) -> Result<(), Unfit> {
+        let found = self.check_readiness().await;
+        if found.is_err() && self.inner.insecure_tls {
+            tracing::warn!("{INSECURE_TLS}");
+        }
+        found
+    }
+
+    async fn check_readiness(&self) -> Result<(), Unfit> {
         let inner = &self.inner;
         let mut get = redis::cmd("GET");
         get.arg(&inner.marker_key);

@@ -1,23 +1,25 @@
-//! Connections to Redis in every mode: deadpool's pool of the configured mode, a pooled
-//! connection that can be detached when it turns out to talk to a replica, and a cloneable
-//! handle that pipelines concurrent commands over the same socket(s).
+//! Connections to Redis in every mode: deadpool's pool of the configured mode (its connections
+//! made by connect.rs), a pooled connection that can be detached when it turns out to talk to a
+//! replica, and a cloneable handle that pipelines concurrent commands over the same socket(s).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
-use deadpool_redis::redis::cluster_async::ClusterConnection;
-use deadpool_redis::redis::{self, AsyncConnectionConfig, RedisError};
-use deadpool_redis::{cluster, sentinel, Manager, Pool, Runtime, Timeouts};
+use deadpool::managed::{Object, Pool, PoolError, Timeouts};
+use deadpool::Runtime;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, RedisError};
 
+use super::connect::{self, Credentials};
 use crate::config::{RedisMode, StoreSettings};
 use crate::store::StoreError;
 
 /// The pool of the configured mode. deadpool owns creating and recycling connections in every
 /// mode; redis-rs follows cluster redirections (MOVED/ASK) and sentinel master changes.
 pub enum Pools {
-    Standalone(Pool),
-    Cluster(cluster::Pool),
-    Sentinel(sentinel::Pool),
+    Standalone(Pool<connect::Standalone>),
+    Cluster(Pool<connect::Cluster>),
+    Sentinel(Pool<connect::Sentinel>),
 }
 
 /// A pooled connection of any mode, returned to its pool when dropped, unless it was found
@@ -29,9 +31,9 @@ pub struct Conn {
 }
 
 enum ConnKind {
-    Standalone(deadpool_redis::Connection),
-    Cluster(cluster::Connection),
-    Sentinel(sentinel::Connection),
+    Standalone(Object<connect::Standalone>),
+    Cluster(Object<connect::Cluster>),
+    Sentinel(Object<connect::Sentinel>),
 }
 
 impl Conn {
@@ -53,9 +55,9 @@ impl Drop for Conn {
             return;
         }
         match self.kind.take() {
-            Some(ConnKind::Standalone(c)) => drop(deadpool_redis::Connection::take(c)),
-            Some(ConnKind::Cluster(c)) => drop(cluster::Connection::take(c)),
-            Some(ConnKind::Sentinel(c)) => drop(sentinel::Connection::take(c)),
+            Some(ConnKind::Standalone(c)) => drop(Object::take(c)),
+            Some(ConnKind::Cluster(c)) => drop(Object::take(c)),
+            Some(ConnKind::Sentinel(c)) => drop(Object::take(c)),
             None => {}
         }
     }
@@ -148,43 +150,49 @@ impl Pools {
             .iter()
             .map(|u| u.expose().to_owned())
             .collect();
+        let credentials = Credentials::from_settings(settings);
+        let invalid = |_| StoreError::Unavailable("invalid Redis URL");
+        let unbuilt = |_| StoreError::Unavailable("cannot build the Redis pool");
         Ok(match settings.redis_mode {
             RedisMode::Standalone => {
-                let manager =
-                    Manager::new_with_config(settings.redis_url.expose(), connection_config)
-                        .map_err(|_| StoreError::Unavailable("invalid redis_url"))?;
+                let manager = connect::Standalone::new(
+                    settings.redis_url.expose(),
+                    credentials,
+                    connection_config,
+                )
+                .map_err(invalid)?;
                 Pools::Standalone(
                     Pool::builder(manager)
                         .max_size(settings.pool_max_size)
                         .timeouts(timeouts)
                         .runtime(Runtime::Tokio1)
                         .build()
-                        .map_err(|_| StoreError::Unavailable("cannot build the Redis pool"))?,
+                        .map_err(unbuilt)?,
                 )
             }
             RedisMode::Cluster => Pools::Cluster(
-                cluster::Config::from_urls(urls)
-                    .builder()
-                    .map_err(|_| StoreError::Unavailable("invalid redis_urls"))?
+                Pool::builder(connect::Cluster::new(&urls, credentials).map_err(invalid)?)
                     .max_size(settings.pool_max_size)
                     .timeouts(timeouts)
                     .runtime(Runtime::Tokio1)
                     .build()
-                    .map_err(|_| StoreError::Unavailable("cannot build the Redis cluster pool"))?,
+                    .map_err(unbuilt)?,
             ),
             RedisMode::Sentinel => Pools::Sentinel(
-                sentinel::Config::from_urls(
-                    urls,
-                    settings.sentinel_master.clone(),
-                    sentinel::SentinelServerType::Master,
+                Pool::builder(
+                    connect::Sentinel::new(
+                        &urls,
+                        &settings.sentinel_master,
+                        credentials,
+                        connection_config,
+                    )
+                    .map_err(invalid)?,
                 )
-                .builder()
-                .map_err(|_| StoreError::Unavailable("invalid redis_urls"))?
                 .max_size(settings.pool_max_size)
                 .timeouts(timeouts)
                 .runtime(Runtime::Tokio1)
                 .build()
-                .map_err(|_| StoreError::Unavailable("cannot build the Redis sentinel pool"))?,
+                .map_err(unbuilt)?,
             ),
         })
     }
@@ -206,9 +214,9 @@ pub fn is_connection_failure(err: &RedisError) -> bool {
 }
 
 impl StoreError {
-    pub fn from_pool(err: deadpool_redis::PoolError) -> StoreError {
+    pub fn from_pool(err: PoolError<RedisError>) -> StoreError {
         match err {
-            deadpool_redis::PoolError::Timeout(_) => StoreError::Timeout,
+            PoolError::Timeout(_) => StoreError::Timeout,
             _ => StoreError::Unavailable("cannot connect"),
         }
     }

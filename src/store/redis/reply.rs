@@ -1,7 +1,5 @@
 //! Reading Redis replies: the bulk strings of an MGET, and the text(s) of an INFO reply.
 
-use deadpool_redis::redis;
-
 use crate::store::StoreError;
 
 /// A bulk string or nil from MGET.

@@ -2,8 +2,6 @@
 //! revocation stream in the same script (outside cluster mode), and acknowledged only once
 //! Redis (and, with `store.min_replica_acks`, its replicas) has it.
 
-use deadpool_redis::redis;
-
 use std::time::{Duration, Instant};
 
 use super::pool::is_read_only;

@@ -1,0 +1,168 @@
+//! Managed Redis (issue 15): `rediss://` with a private CA, mutual TLS, an ACL user whose password
+//! comes from a file, and certificate files rotated without a restart. Real redis-servers with a
+//! TLS port beside the plain one (the harness administers them through the plain port), and a PKI
+//! made by openssl for each test.
+
+use std::time::{Duration, Instant};
+
+use introspectd::config::{Backend, Settings};
+
+use crate::helpers::{free_port, test_settings, token, TempDir, TestApp, TestRedis};
+use crate::tls_support::Pki;
+
+struct TlsRedis {
+    redis: TestRedis,
+    tls_port: u16,
+    pki: Pki,
+    _dir: TempDir,
+}
+
+impl TlsRedis {
+    /// A Redis whose TLS port presents `server`'s certificate, requiring client certificates or
+    /// not.
+    fn start(server: &str, client_certs: bool) -> TlsRedis {
+        let dir = TempDir::new();
+        let pki = Pki::generate(&dir.0);
+        let tls_port = free_port();
+        let redis =
+            TestRedis::start_with_args(false, pki.redis_args(tls_port, server, client_certs));
+        TlsRedis {
+            redis,
+            tls_port,
+            pki,
+            _dir: dir,
+        }
+    }
+
+    fn settings(&self, tweak: impl FnOnce(&mut Settings, &Pki)) -> Settings {
+        let url = format!("rediss://127.0.0.1:{}/0", self.tls_port);
+        let mut settings = test_settings(Backend::Redis, Some(&url));
+        settings.store.tls_ca_file = self.pki.file("ca.crt");
+        tweak(&mut settings, &self.pki);
+        settings
+    }
+}
+
+async fn readiness(app: &TestApp) -> (u16, String) {
+    let res = app.get("/readyz").send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// Checks, revocations and readiness all work through the TLS port.
+async fn serves(app: &TestApp) {
+    assert_eq!(readiness(app).await.0, 200);
+    let t = token("alice");
+    app.assert_active(&t).await;
+    assert_eq!(app.revoke(&t).await.status(), 200);
+    app.assert_inactive(&t).await;
+}
+
+#[tokio::test]
+async fn rediss_with_a_private_ca_serves_checks_and_revocations() {
+    let redis = TlsRedis::start("server", false);
+    let app = TestApp::spawn_settings(redis.settings(|_, _| {})).await;
+    serves(&app).await;
+    // The entries went through the TLS port to the same server.
+    let keys: Vec<String> = redis.redis.cmd(&["KEYS", "introspectd:{*}[jt]*"]);
+    assert_eq!(keys.len(), 1);
+}
+
+#[tokio::test]
+async fn mutual_tls_with_a_client_certificate() {
+    let redis = TlsRedis::start("server", true);
+    let app = TestApp::spawn_settings(redis.settings(|s, pki| {
+        s.store.tls_cert_file = pki.file("client.crt");
+        s.store.tls_key_file = pki.file("client.key");
+    }))
+    .await;
+    serves(&app).await;
+    // Without a client certificate the server refuses the connection: not ready.
+    let without = TestApp::spawn_settings(redis.settings(|_, _| {})).await;
+    let (status, body) = readiness(&without).await;
+    assert_eq!(status, 503, "{body}");
+}
+
+#[tokio::test]
+async fn an_acl_user_with_its_password_in_a_file() {
+    let redis = TlsRedis::start("server", false);
+    let _: () = redis.redis.cmd(&[
+        "ACL",
+        "SETUSER",
+        "introspectd",
+        "on",
+        ">pw-from-a-file",
+        "~introspectd:*",
+        "+@all",
+    ]);
+    let _: () = redis.redis.cmd(&["ACL", "SETUSER", "default", "off"]);
+    let dir = TempDir::new();
+    let password = dir.0.join("password");
+    std::fs::write(&password, "pw-from-a-file\n").unwrap();
+    let app = TestApp::spawn_settings(redis.settings(|s, _| {
+        s.store.redis_username = "introspectd".into();
+        s.store.redis_password_file = password.to_str().unwrap().into();
+    }))
+    .await;
+    serves(&app).await;
+    // A wrong password: not ready, and the reason holds no password.
+    let wrong = dir.0.join("wrong");
+    std::fs::write(&wrong, "not-the-password").unwrap();
+    let bad = TestApp::spawn_settings(redis.settings(|s, _| {
+        s.store.redis_username = "introspectd".into();
+        s.store.redis_password_file = wrong.to_str().unwrap().into();
+    }))
+    .await;
+    let (status, body) = readiness(&bad).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(!body.contains("not-the-password") && !body.contains("pw-from-a-file"));
+}
+
+/// The CA file is read again for every new connection: a replica that trusted the wrong CA
+/// becomes ready once the right one is in the file, without a restart.
+#[tokio::test]
+async fn a_rotated_ca_file_is_picked_up_without_a_restart() {
+    let redis = TlsRedis::start("server", false);
+    let dir = TempDir::new();
+    let ca = dir.0.join("ca.pem");
+    std::fs::copy(redis.pki.file("other-ca.crt"), &ca).unwrap();
+    let app = TestApp::spawn_settings(redis.settings(|s, _| {
+        s.store.tls_ca_file = ca.to_str().unwrap().into();
+    }))
+    .await;
+    assert_eq!(readiness(&app).await.0, 503);
+    std::fs::copy(redis.pki.file("ca.crt"), &ca).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while readiness(&app).await.0 != 200 {
+        assert!(Instant::now() < deadline, "the rotated CA was never used");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    serves(&app).await;
+}
+
+/// A client certificate rotated on disk is presented by the next new connection.
+#[tokio::test]
+async fn a_rotated_client_certificate_is_picked_up_without_a_restart() {
+    let redis = TlsRedis::start("server", true);
+    let dir = TempDir::new();
+    let (crt, key) = (dir.0.join("client.crt"), dir.0.join("client.key"));
+    // First a certificate from a CA the server does not trust.
+    std::fs::copy(redis.pki.file("stranger.crt"), &crt).unwrap();
+    std::fs::copy(redis.pki.file("stranger.key"), &key).unwrap();
+    let app = TestApp::spawn_settings(redis.settings(|s, _| {
+        s.store.tls_cert_file = crt.to_str().unwrap().into();
+        s.store.tls_key_file = key.to_str().unwrap().into();
+    }))
+    .await;
+    assert_eq!(readiness(&app).await.0, 503);
+    std::fs::copy(redis.pki.file("client.key"), &key).unwrap();
+    std::fs::copy(redis.pki.file("client.crt"), &crt).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while readiness(&app).await.0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the rotated certificate was never used"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    serves(&app).await;
+}
