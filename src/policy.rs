@@ -214,8 +214,9 @@ impl Introspector {
             Ok(found) => found.map_err(NotReady::from),
             Err(_) => Err(NotReady::Unreachable(StoreError::Timeout)),
         };
-        if let Err(NotReady::Unreachable(_)) = result {
-            self.metrics.observe_store(start.elapsed(), false);
+        if let Err(NotReady::Unreachable(error)) = &result {
+            self.metrics
+                .observe_store(start.elapsed(), Some(error.reason()));
         }
         result
     }
@@ -226,7 +227,10 @@ impl Introspector {
     ) -> Result<T, StoreError> {
         let start = Instant::now();
         let result = op.await;
-        self.metrics.observe_store(start.elapsed(), result.is_ok());
+        self.metrics.observe_store(
+            start.elapsed(),
+            result.as_ref().err().map(StoreError::reason),
+        );
         result
     }
 }

@@ -25,6 +25,7 @@ impl NotReady {
     /// The reason as `/readyz` states it (and the log, with the store's cause added).
     pub fn description(self) -> &'static str {
         match self {
+            NotReady::Unreachable(StoreError::Refused(refusal)) => refusal.description(),
             NotReady::Unreachable(_) => "the revocation store does not answer",
             NotReady::EvictingPolicy => {
                 "Redis maxmemory-policy can evict blocklist entries; set noeviction (or store.allow_evicting_policy)"
@@ -45,6 +46,7 @@ impl fmt::Display for NotReady {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.description())?;
         match self {
+            NotReady::Unreachable(StoreError::Refused(_)) => Ok(()),
             NotReady::Unreachable(cause) => write!(f, " ({cause})"),
             _ => Ok(()),
         }

@@ -31,7 +31,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     request_duration: HistogramVec,
     revocations: IntCounterVec,
-    store_errors: IntCounter,
+    store_errors: IntCounterVec,
     store_duration: Histogram,
     ready: prometheus::IntGauge,
     data_loss: IntCounter,
@@ -81,11 +81,19 @@ impl Metrics {
             &["kind"],
         )
         .expect("static metric definition is valid");
-        let store_errors = IntCounter::new(
-            "introspectd_store_errors_total",
-            "Store operations that failed or timed out.",
+        let store_errors = IntCounterVec::new(
+            Opts::new(
+                "introspectd_store_errors_total",
+                "Store operations that failed or timed out, by reason (timeout, unavailable, or \
+                 what Redis refused: TLS, authentication, ACL).",
+            ),
+            &["reason"],
         )
         .expect("static metric definition is valid");
+        // Exported at 0 from the start, so an absent series is never mistaken for no errors.
+        for reason in ["timeout", "unavailable"] {
+            store_errors.with_label_values(&[reason]);
+        }
         let store_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "introspectd_store_duration_seconds",
@@ -304,10 +312,11 @@ impl Metrics {
         self.revocations.with_label_values(&[kind]).inc();
     }
 
-    pub fn observe_store(&self, took: Duration, ok: bool) {
+    /// One store operation: its time, and the reason it failed (`StoreError::reason`), if it did.
+    pub fn observe_store(&self, took: Duration, failure: Option<&'static str>) {
         self.store_duration.observe(took.as_secs_f64());
-        if !ok {
-            self.store_errors.inc();
+        if let Some(reason) = failure {
+            self.store_errors.with_label_values(&[reason]).inc();
         }
     }
 

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod memory;
 pub mod mirror;
 pub mod redis;
+pub mod refusal;
 
 use std::fmt;
 
@@ -50,6 +51,19 @@ pub enum Unfit {
 pub enum StoreError {
     Timeout,
     Unavailable(&'static str),
+    /// Redis refused us for a reason an operator must fix (TLS, credentials, ACL).
+    Refused(refusal::Refusal),
+}
+
+impl StoreError {
+    /// The `reason` label of `introspectd_store_errors_total`: a small fixed set.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            StoreError::Timeout => "timeout",
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Refused(refusal) => refusal.label(),
+        }
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -57,6 +71,7 @@ impl fmt::Display for StoreError {
         match self {
             StoreError::Timeout => f.write_str("store timed out"),
             StoreError::Unavailable(why) => write!(f, "store unavailable: {why}"),
+            StoreError::Refused(refusal) => write!(f, "store refused: {}", refusal.description()),
         }
     }
 }

@@ -254,6 +254,17 @@ impl TestApp {
             .unwrap_or_else(|| panic!("/metrics has no series {series}"))
     }
 
+    /// The sum of every labelled series of metric `name`.
+    pub async fn metric_sum(&self, name: &str) -> f64 {
+        let prefix = format!("{name}{{");
+        self.metrics()
+            .await
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// The value of one sample line of `/metrics`, or None when it is not exported.
     pub async fn metric_if_exported(&self, series: &str) -> Option<f64> {
         self.metrics()

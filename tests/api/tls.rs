@@ -48,6 +48,17 @@ async fn readiness(app: &TestApp) -> (u16, String) {
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
+/// `/readyz` answers 503 with `description` in its reason, and the failure is counted under
+/// `reason`. Returns the body.
+async fn refused(app: &TestApp, reason: &str, description: &str) -> String {
+    let (status, body) = readiness(app).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains(description), "{body}");
+    let series = format!("introspectd_store_errors_total{{reason=\"{reason}\"}}");
+    assert!(app.metric(&series).await >= 1.0, "{series}");
+    body
+}
+
 /// Checks, revocations and readiness all work through the TLS port.
 async fn serves(app: &TestApp) {
     assert_eq!(readiness(app).await.0, 200);
@@ -78,8 +89,12 @@ async fn mutual_tls_with_a_client_certificate() {
     serves(&app).await;
     // Without a client certificate the server refuses the connection: not ready.
     let without = TestApp::spawn_settings(redis.settings(|_, _| {})).await;
-    let (status, body) = readiness(&without).await;
-    assert_eq!(status, 503, "{body}");
+    refused(
+        &without,
+        "tls_client_certificate_required",
+        "requires a client certificate",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -112,8 +127,7 @@ async fn an_acl_user_with_its_password_in_a_file() {
         s.store.redis_password_file = wrong.to_str().unwrap().into();
     }))
     .await;
-    let (status, body) = readiness(&bad).await;
-    assert_eq!(status, 503, "{body}");
+    let body = refused(&bad, "authentication", "wrong user name or password").await;
     assert!(!body.contains("not-the-password") && !body.contains("pw-from-a-file"));
 }
 
@@ -129,7 +143,7 @@ async fn a_rotated_ca_file_is_picked_up_without_a_restart() {
         s.store.tls_ca_file = ca.to_str().unwrap().into();
     }))
     .await;
-    assert_eq!(readiness(&app).await.0, 503);
+    refused(&app, "tls_certificate_not_trusted", "does not verify").await;
     std::fs::copy(redis.pki.file("ca.crt"), &ca).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while readiness(&app).await.0 != 200 {
@@ -153,7 +167,12 @@ async fn a_rotated_client_certificate_is_picked_up_without_a_restart() {
         s.store.tls_key_file = key.to_str().unwrap().into();
     }))
     .await;
-    assert_eq!(readiness(&app).await.0, 503);
+    refused(
+        &app,
+        "tls_client_certificate_rejected",
+        "refused the client certificate",
+    )
+    .await;
     std::fs::copy(redis.pki.file("client.key"), &key).unwrap();
     std::fs::copy(redis.pki.file("client.crt"), &crt).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -165,4 +184,12 @@ async fn a_rotated_client_certificate_is_picked_up_without_a_restart() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     serves(&app).await;
+}
+
+/// A server certificate for another host name: not ready, with that reason.
+#[tokio::test]
+async fn a_server_certificate_for_another_name_is_refused() {
+    let redis = TlsRedis::start("wrong-name", false);
+    let app = TestApp::spawn_settings(redis.settings(|_, _| {})).await;
+    refused(&app, "tls_hostname_mismatch", "not valid for the host name").await;
 }

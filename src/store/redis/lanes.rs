@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::pool::{is_connection_failure, is_read_only, Conn, Pools};
+use crate::store::refusal::Refusal;
 use crate::store::StoreError;
 
 pub struct Lanes {
@@ -93,7 +94,10 @@ impl Lanes {
                     "connected to a replica",
                 )))
             }
-            Ok(Err(_)) => Err(Failure::Other(StoreError::Unavailable("command failed"))),
+            Ok(Err(err)) => Err(Failure::Other(match Refusal::of(&err) {
+                Some(refusal) => StoreError::Refused(refusal),
+                None => StoreError::Unavailable("command failed"),
+            })),
             Err(_) => {
                 self.drop_lane(lane, &conn);
                 Err(Failure::Other(StoreError::Timeout))

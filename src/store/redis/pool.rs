@@ -12,6 +12,7 @@ use redis::{AsyncConnectionConfig, RedisError};
 
 use super::connect::{self, Credentials};
 use crate::config::{RedisMode, StoreSettings};
+use crate::store::refusal::Refusal;
 use crate::store::StoreError;
 
 /// The pool of the configured mode. deadpool owns creating and recycling connections in every
@@ -217,6 +218,10 @@ impl StoreError {
     pub fn from_pool(err: PoolError<RedisError>) -> StoreError {
         match err {
             PoolError::Timeout(_) => StoreError::Timeout,
+            PoolError::Backend(err) => match Refusal::of(&err) {
+                Some(refusal) => StoreError::Refused(refusal),
+                None => StoreError::Unavailable("cannot connect"),
+            },
             _ => StoreError::Unavailable("cannot connect"),
         }
     }
