@@ -51,6 +51,11 @@ impl Keys {
         self.beside_generation("mirror_acks")
     }
 
+    /// A readiness probe key (see store/redis/probe.rs).
+    pub fn readiness_probe(&self, kind: &str) -> String {
+        self.beside_generation(&format!("readiness_{kind}"))
+    }
+
     /// A key in the generation marker's cluster slot.
     fn beside_generation(&self, name: &str) -> String {
         format!("{}{{{}}}{name}", self.prefix, self.generation())

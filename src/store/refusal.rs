@@ -37,8 +37,8 @@ impl Refusal {
     pub fn of(err: &RedisError) -> Option<Refusal> {
         let text = format!("{err:?} {err}");
         let has = |needle: &str| text.contains(needle);
-        if has("NOPERM") {
-            let lower = text.to_ascii_lowercase();
+        let lower = text.to_ascii_lowercase();
+        if lower.contains("noperm") {
             let command = COMMANDS
                 .iter()
                 .find(|c| lower.contains(&format!("'{c}'")))

@@ -193,3 +193,92 @@ async fn a_server_certificate_for_another_name_is_refused() {
     let app = TestApp::spawn_settings(redis.settings(|_, _| {})).await;
     refused(&app, "tls_hostname_mismatch", "not valid for the host name").await;
 }
+
+/// The minimal ACL that deploy/redis/README.md documents: exactly these commands, on keys under
+/// the prefix. It is enough for checks, revocations, the mirror and readiness; without one
+/// command, readiness fails and names it.
+pub const MINIMAL_ACL: &[&str] = &[
+    "resetkeys",
+    "~introspectd:*",
+    "resetchannels",
+    "-@all",
+    "+mget",
+    "+get",
+    "+set",
+    "+eval",
+    "+xadd",
+    "+xinfo|stream",
+    "+xread",
+    "+xrange",
+    "+exists",
+    "+hset",
+    "+hget",
+    "+hgetall",
+    "+hdel",
+    "+info",
+    "+time",
+    "+wait",
+    "+ping",
+    "+unwatch",
+];
+
+fn set_user(redis: &TlsRedis, name: &str, rules: &[&str]) {
+    let mut args = vec!["ACL", "SETUSER", name, "reset", "on", ">acl-password"];
+    args.extend_from_slice(rules);
+    let _: () = redis.redis.cmd(&args);
+}
+
+#[tokio::test]
+async fn the_documented_minimal_acl_is_enough_and_each_command_in_it_is_needed() {
+    let redis = TlsRedis::start("server", false);
+    let dir = TempDir::new();
+    let password = dir.0.join("password");
+    std::fs::write(&password, "acl-password").unwrap();
+    let as_user = |name: &str| {
+        let name = name.to_owned();
+        let password = password.to_str().unwrap().to_owned();
+        redis.settings(move |s, _| {
+            s.store.redis_username = name;
+            s.store.redis_password_file = password;
+        })
+    };
+    // The Redis guide documents exactly this ACL.
+    let guide = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/redis/README.md"
+    ))
+    .unwrap();
+    let documented = format!(
+        "ACL SETUSER introspectd on >PASSWORD {}",
+        MINIMAL_ACL.join(" ")
+    );
+    assert!(guide.contains(&documented), "{documented}");
+    set_user(&redis, "minimal", MINIMAL_ACL);
+    let app = TestApp::spawn_settings(as_user("minimal")).await;
+    serves(&app).await;
+    // The mirror follows the stream and answers checks with this ACL too.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app
+        .metric(r#"introspectd_mirror_state{state="current"}"#)
+        .await
+        != 1.0
+    {
+        assert!(Instant::now() < deadline, "the mirror never became current");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Without XADD (revocations and the stream), readiness names it.
+    let without: Vec<&str> = MINIMAL_ACL
+        .iter()
+        .copied()
+        .filter(|r| *r != "+xadd")
+        .collect();
+    set_user(&redis, "no-xadd", &without);
+    let app = TestApp::spawn_settings(as_user("no-xadd")).await;
+    refused(&app, "acl_no_permission", "may not run xadd").await;
+    // Keys outside the prefix are not enough either.
+    let mut elsewhere: Vec<&str> = MINIMAL_ACL.to_vec();
+    elsewhere[1] = "~other:*";
+    set_user(&redis, "elsewhere", &elsewhere);
+    let app = TestApp::spawn_settings(as_user("elsewhere")).await;
+    refused(&app, "acl_no_permission", "ACL user").await;
+}

@@ -16,6 +16,7 @@ mod connect;
 mod follow;
 mod lanes;
 mod pool;
+mod probe;
 mod reply;
 mod revoke;
 
@@ -70,6 +71,8 @@ struct Inner {
     warned_no_aof: AtomicBool,
     /// `store.tls_insecure_skip_verify`: warned at start-up and on every readiness failure.
     insecure_tls: bool,
+    /// The readiness probe's keys: a string, a stream, a hash (see probe.rs).
+    probe_keys: [String; 3],
     /// Where Redis is, without credentials: logs name it so a typo in a host is not mistaken
     /// for Redis being down.
     address: String,
@@ -136,6 +139,7 @@ impl RedisStore {
                 replica_ack_timeout,
                 warned_no_aof: AtomicBool::new(false),
                 insecure_tls: settings.tls_insecure_skip_verify,
+                probe_keys: ["string", "stream", "hash"].map(|k| keys.readiness_probe(k)),
                 address: settings.redis_addresses(),
                 mirror: (settings.mirror_lease_ms > 0).then(|| {
                     Arc::new(MirrorShared::new(
@@ -329,6 +333,7 @@ impl RedisStore {
         self.observe_generation(marker.as_deref())
             .await
             .map_err(Unfit::Unreachable)?;
+        self.probe_commands().await.map_err(Unfit::Unreachable)?;
         let mut info = redis::cmd("INFO");
         info.arg("memory").arg("persistence");
         // One text in standalone and sentinel mode; one per master in cluster mode.
