@@ -4,11 +4,14 @@
 //! - `config_errors`: bad configuration, one line naming the key.
 //! - `mint`: `introspectd mint` with every key type.
 //! - `serve`: the running service: environment, logs, healthcheck, SIGTERM.
+//! - `tls_logs`: over mutual TLS with a password file, no secret in trace logs.
 
 mod config_errors;
 mod mint;
+#[path = "../support/redis.rs"]
+mod redis_support;
 mod serve;
 mod support;
+mod tls_logs;
 #[path = "../support/tls.rs"]
-#[allow(dead_code)] // the Redis arguments are for the api tests
 mod tls_support;
