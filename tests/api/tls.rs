@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use introspectd::config::{Backend, Settings};
+use introspectd::config::{Backend, RedisMode, Secret, Settings};
 
 use crate::helpers::{free_port, test_settings, token, TempDir, TestApp, TestRedis};
 use crate::tls_support::Pki;
@@ -281,4 +281,45 @@ async fn the_documented_minimal_acl_is_enough_and_each_command_in_it_is_needed()
     set_user(&redis, "elsewhere", &elsewhere);
     let app = TestApp::spawn_settings(as_user("elsewhere")).await;
     refused(&app, "acl_no_permission", "ACL user").await;
+}
+
+/// Cluster over TLS (`--tls-cluster yes`): TLS applies to every node the cluster discovers
+/// (CLUSTER SLOTS names the TLS ports to a TLS client); revocations and checks on keys in every
+/// master's slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_over_tls_serves_keys_on_every_master() {
+    let dir = TempDir::new();
+    let pki = Pki::generate(&dir.0);
+    let tls_ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
+    let nodes = crate::support::start_cluster_with(false, 2000, |i| {
+        let mut args = pki.redis_args(tls_ports[i], "server", false);
+        args.extend(["--tls-cluster", "yes", "--tls-replication", "yes"].map(String::from));
+        args
+    });
+    let mut settings = test_settings(Backend::Redis, None);
+    settings.store.redis_mode = RedisMode::Cluster;
+    settings.store.connect_timeout_ms = 2000;
+    settings.store.ready_timeout_ms = 3000;
+    settings.store.tls_ca_file = pki.file("ca.crt");
+    settings.store.redis_urls = tls_ports
+        .iter()
+        .map(|p| Secret::new(format!("rediss://127.0.0.1:{p}")))
+        .collect();
+    let app = TestApp::spawn_settings(settings).await;
+    assert_eq!(readiness(&app).await.0, 200);
+    let tokens: Vec<String> = (0..40).map(|i| token(&format!("user-{i}"))).collect();
+    for t in &tokens {
+        assert_eq!(app.revoke(t).await.status(), 200);
+        app.assert_inactive(t).await;
+    }
+    let masters: Vec<&TestRedis> = nodes
+        .iter()
+        .filter(|n| n.info("replication").contains("role:master"))
+        .collect();
+    assert_eq!(masters.len(), 3);
+    for master in masters {
+        let keys: i64 = master.cmd(&["DBSIZE"]);
+        assert!(keys > 0, "a master holds no revocation");
+    }
+    app.assert_active(&token("someone-else")).await;
 }

@@ -325,6 +325,15 @@ fn cluster_state_ok(node: &TestRedis) -> bool {
 /// `cluster_state:ok`. `persistent` turns AOF on; `node_timeout_ms` is how fast a dead master
 /// is failed over.
 pub fn start_cluster(persistent: bool, node_timeout_ms: u64) -> Vec<TestRedis> {
+    start_cluster_with(persistent, node_timeout_ms, |_| Vec::new())
+}
+
+/// The same, with `extra(i)` added to node `i`'s arguments (a TLS port, say).
+pub fn start_cluster_with(
+    persistent: bool,
+    node_timeout_ms: u64,
+    extra: impl Fn(usize) -> Vec<String>,
+) -> Vec<TestRedis> {
     let args: Vec<String> = [
         "--cluster-enabled",
         "yes",
@@ -337,7 +346,11 @@ pub fn start_cluster(persistent: bool, node_timeout_ms: u64) -> Vec<TestRedis> {
     .map(|a| a.to_string())
     .collect();
     let nodes: Vec<TestRedis> = (0..6)
-        .map(|_| TestRedis::start_with_args(persistent, args.clone()))
+        .map(|i| {
+            let mut node_args = args.clone();
+            node_args.extend(extra(i));
+            TestRedis::start_with_args(persistent, node_args)
+        })
         .collect();
     let status = Command::new("redis-cli")
         .args(["--cluster", "create"])

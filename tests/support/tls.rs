@@ -132,7 +132,8 @@ impl Pki {
             "server",
             "ca",
             "IP:127.0.0.1,DNS:localhost",
-            "serverAuth",
+            // Cluster nodes also present it to each other on the TLS cluster bus.
+            "serverAuth,clientAuth",
         );
         leaf(dir, "client", "ca", "DNS:introspectd", "clientAuth");
         leaf(dir, "wrong-name", "ca", "DNS:redis.example", "serverAuth");
