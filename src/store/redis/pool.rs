@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use deadpool::managed::{Object, Pool, PoolError, Timeouts};
+use deadpool::managed::{Manager, Object, Pool, PoolError, Timeouts};
 use deadpool::Runtime;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
@@ -153,50 +153,49 @@ impl Pools {
             .collect();
         let credentials = Credentials::from_settings(settings);
         let invalid = |_| StoreError::Unavailable("invalid Redis URL");
-        let unbuilt = |_| StoreError::Unavailable("cannot build the Redis pool");
         Ok(match settings.redis_mode {
-            RedisMode::Standalone => {
-                let manager = connect::Standalone::new(
+            RedisMode::Standalone => Pools::Standalone(pool(
+                connect::Standalone::new(
                     settings.redis_url.expose(),
                     credentials,
                     connection_config,
                 )
-                .map_err(invalid)?;
-                Pools::Standalone(
-                    Pool::builder(manager)
-                        .max_size(settings.pool_max_size)
-                        .timeouts(timeouts)
-                        .runtime(Runtime::Tokio1)
-                        .build()
-                        .map_err(unbuilt)?,
+                .map_err(invalid)?,
+                settings,
+                timeouts,
+            )?),
+            RedisMode::Cluster => Pools::Cluster(pool(
+                connect::Cluster::new(&urls, credentials).map_err(invalid)?,
+                settings,
+                timeouts,
+            )?),
+            RedisMode::Sentinel => Pools::Sentinel(pool(
+                connect::Sentinel::new(
+                    &urls,
+                    &settings.sentinel_master,
+                    credentials,
+                    connection_config,
                 )
-            }
-            RedisMode::Cluster => Pools::Cluster(
-                Pool::builder(connect::Cluster::new(&urls, credentials).map_err(invalid)?)
-                    .max_size(settings.pool_max_size)
-                    .timeouts(timeouts)
-                    .runtime(Runtime::Tokio1)
-                    .build()
-                    .map_err(unbuilt)?,
-            ),
-            RedisMode::Sentinel => Pools::Sentinel(
-                Pool::builder(
-                    connect::Sentinel::new(
-                        &urls,
-                        &settings.sentinel_master,
-                        credentials,
-                        connection_config,
-                    )
-                    .map_err(invalid)?,
-                )
-                .max_size(settings.pool_max_size)
-                .timeouts(timeouts)
-                .runtime(Runtime::Tokio1)
-                .build()
-                .map_err(unbuilt)?,
-            ),
+                .map_err(invalid)?,
+                settings,
+                timeouts,
+            )?),
         })
     }
+}
+
+/// deadpool's pool over `manager`, sized and timed by the settings, on tokio.
+fn pool<M: Manager>(
+    manager: M,
+    settings: &StoreSettings,
+    timeouts: Timeouts,
+) -> Result<Pool<M>, StoreError> {
+    Pool::builder(manager)
+        .max_size(settings.pool_max_size)
+        .timeouts(timeouts)
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|_| StoreError::Unavailable("cannot build the Redis pool"))
 }
 
 pub fn is_read_only(err: &RedisError) -> bool {
