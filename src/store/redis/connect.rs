@@ -32,6 +32,18 @@ pub struct Credentials {
     pub sentinel_password_file: String,
 }
 
+/// Whether a connection to `addr` is made over TLS (a rediss:// URL).
+fn is_tls(addr: &ConnectionAddr) -> bool {
+    matches!(addr, ConnectionAddr::TcpTls { .. })
+}
+
+/// The connection info of each URL.
+fn parse_urls(urls: &[String]) -> RedisResult<Vec<ConnectionInfo>> {
+    urls.iter()
+        .map(|u| u.as_str().into_connection_info())
+        .collect()
+}
+
 fn read(path: &str, what: &'static str) -> RedisResult<Vec<u8>> {
     std::fs::read(path).map_err(|_| RedisError::from((ErrorKind::Io, what)))
 }
@@ -83,15 +95,27 @@ impl Credentials {
         Ok(Some(text.trim_end_matches(['\r', '\n']).to_owned()))
     }
 
+    /// The data nodes' password from `store.redis_password_file`, if set.
+    fn data_password(&self) -> RedisResult<Option<String>> {
+        Self::password(&self.password_file, "cannot read store.redis_password_file")
+    }
+
+    /// Whether server certificates are verified (`store.tls_insecure_skip_verify`).
+    fn tls_mode(&self) -> TlsMode {
+        if self.insecure {
+            TlsMode::Insecure
+        } else {
+            TlsMode::Secure
+        }
+    }
+
     /// `info` with this configuration's data-node credentials and TLS verification mode.
     fn apply(&self, info: ConnectionInfo) -> RedisResult<ConnectionInfo> {
         let mut redis = info.redis_settings().clone();
         if !self.username.is_empty() {
             redis = redis.set_username(&self.username);
         }
-        if let Some(password) =
-            Self::password(&self.password_file, "cannot read store.redis_password_file")?
-        {
+        if let Some(password) = self.data_password()? {
             redis = redis.set_password(password);
         }
         let addr = match info.addr().clone() {
@@ -162,9 +186,7 @@ impl managed::Manager for Standalone {
     async fn create(&self) -> Result<MultiplexedConnection, RedisError> {
         let info = self.credentials.apply(self.info.clone())?;
         let client = match self.credentials.certificates()? {
-            Some(certs) if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) => {
-                redis::Client::build_with_tls(info, certs)?
-            }
+            Some(certs) if is_tls(info.addr()) => redis::Client::build_with_tls(info, certs)?,
             _ => redis::Client::open(info)?,
         };
         client
@@ -191,10 +213,7 @@ pub struct Cluster {
 impl Cluster {
     pub fn new(urls: &[String], credentials: Credentials) -> RedisResult<Cluster> {
         Ok(Cluster {
-            seeds: urls
-                .iter()
-                .map(|u| u.as_str().into_connection_info())
-                .collect::<RedisResult<_>>()?,
+            seeds: parse_urls(urls)?,
             credentials,
             pings: AtomicUsize::new(0),
         })
@@ -211,9 +230,7 @@ impl managed::Manager for Cluster {
             .iter()
             .map(|s| self.credentials.apply(s.clone()))
             .collect::<RedisResult<Vec<_>>>()?;
-        let tls = seeds
-            .iter()
-            .any(|s| matches!(s.addr(), ConnectionAddr::TcpTls { .. }));
+        let tls = seeds.iter().any(|s| is_tls(s.addr()));
         let first = seeds.first().map(|s| s.redis_settings().clone());
         let mut builder = ClusterClientBuilder::new(seeds);
         if let Some(redis) = first {
@@ -225,11 +242,7 @@ impl managed::Manager for Cluster {
             }
         }
         if tls {
-            builder = builder.tls(if self.credentials.insecure {
-                TlsMode::Insecure
-            } else {
-                TlsMode::Secure
-            });
+            builder = builder.tls(self.credentials.tls_mode());
             if let Some(certs) = self.credentials.certificates()? {
                 builder = builder.certs(certs);
             }
@@ -265,10 +278,7 @@ impl Sentinel {
         credentials: Credentials,
         config: AsyncConnectionConfig,
     ) -> RedisResult<Sentinel> {
-        let infos = urls
-            .iter()
-            .map(|u| u.as_str().into_connection_info())
-            .collect::<RedisResult<Vec<_>>>()?;
+        let infos = parse_urls(urls)?;
         let url_auth = infos.first().map_or((None, None), |i| {
             let r = i.redis_settings();
             (
@@ -301,9 +311,7 @@ impl managed::Manager for Sentinel {
         if !c.username.is_empty() {
             builder = builder.set_client_to_redis_username(&c.username);
         }
-        if let Some(password) =
-            Credentials::password(&c.password_file, "cannot read store.redis_password_file")?
-        {
+        if let Some(password) = c.data_password()? {
             builder = builder.set_client_to_redis_password(password);
         }
         let (url_user, url_password) = self.url_auth.clone();
@@ -321,16 +329,8 @@ impl managed::Manager for Sentinel {
         if let Some(password) = password {
             builder = builder.set_client_to_sentinel_password(password);
         }
-        if self
-            .sentinels
-            .iter()
-            .any(|a| matches!(a, ConnectionAddr::TcpTls { .. }))
-        {
-            let mode = if c.insecure {
-                TlsMode::Insecure
-            } else {
-                TlsMode::Secure
-            };
+        if self.sentinels.iter().any(is_tls) {
+            let mode = c.tls_mode();
             builder = builder
                 .set_client_to_redis_tls_mode(mode)
                 .set_client_to_sentinel_tls_mode(mode);
