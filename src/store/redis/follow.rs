@@ -124,13 +124,7 @@ impl RedisStore {
                     Err(error) => {
                         tracing::debug!(%error, "mirror read failed; reconnecting");
                         conn = None;
-                        let state = if shared.holds_lease() {
-                            MirrorState::Current
-                        } else {
-                            MirrorState::Lagging
-                        };
-                        let entries = lock(&shared.mirror).len();
-                        store.inner.metrics.mirror_state(state, entries);
+                        store.report_unrenewed(&shared);
                         drop(store);
                         tokio::time::sleep(poll).await;
                     }
@@ -211,23 +205,30 @@ impl RedisStore {
             return Ok(false);
         }
         let acked = self.acknowledge(shared, conn, marker.as_deref()).await;
-        let entries = lock(&shared.mirror).len();
         if !matches!(acked, Ok(true)) {
-            let state = if shared.holds_lease() {
-                MirrorState::Current
-            } else {
-                MirrorState::Lagging
-            };
-            self.inner.metrics.mirror_state(state, entries);
+            self.report_unrenewed(shared);
             return acked.map(|_| false);
         }
         // Recorded: the lease may run from when the read was sent.
         *lock(&shared.lease_until) = Some(sent + shared.lease);
         self.inner.metrics.mirror_lease_renewed(sent);
+        let entries = lock(&shared.mirror).len();
         self.inner
             .metrics
             .mirror_state(MirrorState::Current, entries);
         Ok(true)
+    }
+
+    /// The mirror's state after a step that did not renew the lease: still current while the
+    /// last lease lasts, lagging after.
+    fn report_unrenewed(&self, shared: &MirrorShared) {
+        let state = if shared.holds_lease() {
+            MirrorState::Current
+        } else {
+            MirrorState::Lagging
+        };
+        let entries = lock(&shared.mirror).len();
+        self.inner.metrics.mirror_state(state, entries);
     }
 
     /// Records this replica's position and lease (see ACK_SCRIPT); with `store.min_replica_acks`,
