@@ -5,11 +5,23 @@
 
 use redis::RedisError;
 
-/// The commands introspectd sends (scripts included), so a missing ACL permission is named.
-const COMMANDS: [&str; 17] = [
+/// Each command introspectd sends (scripts included), with the text that names it when an ACL
+/// user may not run it: one list, so every command named is one introspectd uses.
+macro_rules! needed_commands {
+    ($($c:literal),*) => {
+        const NEEDED: &[(&str, &str)] = &[$((
+            $c,
+            concat!("the Redis ACL user may not run ", $c, ", which introspectd needs (see the minimal ACL in deploy/redis/README.md)"),
+        )),*];
+    };
+}
+needed_commands!(
     "mget", "get", "set", "eval", "xadd", "xinfo", "xread", "xrange", "exists", "hset", "hget",
-    "hgetall", "hdel", "info", "time", "wait", "ping",
-];
+    "hgetall", "hdel", "info", "time", "wait", "ping"
+);
+
+/// The text for a permission Redis refused without naming one of `NEEDED` (a key pattern).
+const NO_PERMISSION: &str = "the Redis ACL user lacks a key or command introspectd needs (see the minimal ACL in deploy/redis/README.md)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -25,7 +37,8 @@ pub enum Refusal {
     Tls,
     /// Wrong user name or password.
     Credentials,
-    /// The ACL user may not run this command (one of `COMMANDS`) or touch these keys.
+    /// The ACL user may not run a command or touch a key; the text names the command when Redis
+    /// did (one of `NEEDED`).
     NoPermission(&'static str),
     /// A TLS or password file could not be read when connecting.
     UnreadableFile,
@@ -39,12 +52,11 @@ impl Refusal {
         let has = |needle: &str| text.contains(needle);
         let lower = text.to_ascii_lowercase();
         if lower.contains("noperm") {
-            let command = COMMANDS
+            let text = NEEDED
                 .iter()
-                .find(|c| lower.contains(&format!("'{c}'")))
-                .copied()
-                .unwrap_or("a key or command");
-            return Some(Refusal::NoPermission(command));
+                .find(|(c, _)| lower.contains(&format!("'{c}'")))
+                .map_or(NO_PERMISSION, |(_, text)| *text);
+            return Some(Refusal::NoPermission(text));
         }
         if err.kind() == redis::ErrorKind::AuthenticationFailed
             || has("WRONGPASS")
@@ -102,23 +114,7 @@ impl Refusal {
             Refusal::Tls => "TLS: the handshake with the Redis server failed",
             Refusal::Credentials => "Redis refused the credentials: wrong user name or password",
             Refusal::UnreadableFile => "a TLS or password file could not be read when connecting",
-            Refusal::NoPermission(command) => no_permission(command),
+            Refusal::NoPermission(text) => text,
         }
     }
-}
-
-/// "the ACL user may not run X", for each command introspectd sends.
-fn no_permission(command: &str) -> &'static str {
-    macro_rules! table {
-        ($($c:literal),*) => {
-            match command {
-                $($c => concat!("the Redis ACL user may not run ", $c, ", which introspectd needs (see the minimal ACL in deploy/redis/README.md)"),)*
-                _ => "the Redis ACL user lacks a key or command introspectd needs (see the minimal ACL in deploy/redis/README.md)",
-            }
-        };
-    }
-    table!(
-        "mget", "get", "set", "eval", "xadd", "xinfo", "xread", "xrange", "exists", "hset", "hget",
-        "hgetall", "hdel", "info", "time", "wait", "ping"
-    )
 }
