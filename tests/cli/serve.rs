@@ -21,17 +21,7 @@ async fn environment_overrides_and_no_secret_in_trace_logs() {
             ("INTROSPECTD__AUTH__COOKIE_NAME", "session"),
         ],
     );
-    let minted = run(
-        &[
-            "mint",
-            "--config",
-            config.to_str().unwrap(),
-            "--sub",
-            "alice",
-        ],
-        &[],
-    );
-    let token = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+    let token = mint(&config, "alice");
     let http = reqwest::Client::new();
     let post = |path: &str, form: Vec<(&'static str, String)>| {
         http.post(format!("{}{path}", server.base))
@@ -83,11 +73,7 @@ async fn environment_overrides_and_no_secret_in_trace_logs() {
         .unwrap();
     assert_eq!(query.status(), 405);
     // The gateway paths: Bearer header, cookie, and a token where it does not belong.
-    let minted = run(
-        &["mint", "--config", config.to_str().unwrap(), "--sub", "bob"],
-        &[],
-    );
-    let other = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+    let other = mint(&config, "bob");
     let auth = http
         .get(format!("{}/auth/api", server.base))
         .bearer_auth(&other)

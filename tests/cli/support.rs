@@ -62,6 +62,16 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("the binary runs")
 }
 
+/// A token for `sub` minted by `introspectd mint` with `config`'s key.
+pub fn mint(config: &Path, sub: &str) -> String {
+    let minted = run(
+        &["mint", "--config", config.to_str().unwrap(), "--sub", sub],
+        &[],
+    );
+    assert!(minted.status.success(), "mint failed");
+    String::from_utf8(minted.stdout).unwrap().trim().to_owned()
+}
+
 /// Runs the server with `config` and returns its exit and stderr; it must exit by itself.
 pub fn start_and_fail(config: &str, env: &[(&str, &str)]) -> (Output, String) {
     let dir = Dir::new();

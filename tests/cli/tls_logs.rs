@@ -48,17 +48,7 @@ async fn mutual_tls_and_a_password_file_never_reach_the_logs() {
         assert!(std::time::Instant::now() < deadline, "never ready");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let minted = run(
-        &[
-            "mint",
-            "--config",
-            config.to_str().unwrap(),
-            "--sub",
-            "alice",
-        ],
-        &[],
-    );
-    let token = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+    let token = mint(&config, "alice");
     for path in ["/introspect", "/revoke", "/introspect"] {
         let res = http
             .post(format!("{}{path}", server.base))

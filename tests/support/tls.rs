@@ -20,9 +20,8 @@ fn openssl(dir: &Path, args: &[&str]) {
     assert!(status.success(), "openssl {args:?}");
 }
 
-/// A CA named `name` (`name.crt`, `name.key`).
-fn ca(dir: &Path, name: &str) {
-    let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
+/// A new P-256 private key (SEC1 PEM) in `out`.
+fn p256_key(dir: &Path, out: &str) {
     openssl(
         dir,
         &[
@@ -32,9 +31,15 @@ fn ca(dir: &Path, name: &str) {
             "-genkey",
             "-noout",
             "-out",
-            &key,
+            out,
         ],
     );
+}
+
+/// A CA named `name` (`name.crt`, `name.key`).
+fn ca(dir: &Path, name: &str) {
+    let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
+    p256_key(dir, &key);
     openssl(
         dir,
         &[
@@ -65,18 +70,7 @@ fn leaf(dir: &Path, name: &str, issuer: &str, san: &str, usage: &str) {
         format!("{name}.crt"),
     );
     let sec1 = format!("{name}.sec1");
-    openssl(
-        dir,
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            &sec1,
-        ],
-    );
+    p256_key(dir, &sec1);
     // PKCS#8, the form most tools write.
     openssl(
         dir,
