@@ -2,6 +2,8 @@
 //! test. Store-dependent tests run on both backends (`on_both_backends!`).
 
 mod helpers;
+#[path = "../support/sentinel.rs"]
+mod sentinel_support;
 #[path = "../support/redis.rs"]
 mod support;
 #[path = "../support/tls.rs"]

@@ -2,44 +2,13 @@
 //! (3 masters, 3 replicas) and a Sentinel set-up (1 master, 1 replica, 3 sentinels), each with a
 //! failover the service must follow without a restart.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use introspectd::config::{Backend, RedisMode, Secret};
 
-use crate::helpers::{
-    commandstat_calls, free_port, test_settings, token, token_with, TempDir, TestApp, TestRedis,
-};
+use crate::helpers::{commandstat_calls, test_settings, token, token_with, TestApp, TestRedis};
+use crate::sentinel_support::{force_failover, start_sentinels};
 use crate::support::{cluster_is_ok, start_cluster, wait_until};
-
-/// A sentinel process with its own directory, killed on drop.
-struct Sentinel {
-    port: u16,
-    child: Child,
-    _dir: TempDir,
-}
-
-impl Sentinel {
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn cmd<T: redis::FromRedisValue>(&self, args: &[&str]) -> redis::RedisResult<T> {
-        let mut conn = redis::Client::open(self.url())?.get_connection()?;
-        let mut cmd = redis::cmd(args[0]);
-        for a in &args[1..] {
-            cmd.arg(*a);
-        }
-        cmd.query(&mut conn)
-    }
-}
-
-impl Drop for Sentinel {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Token checks (MGET) the service made on these nodes since their last CONFIG RESETSTAT. The
 /// generation watcher's GET, once a second, and cluster housekeeping are not checks.
@@ -320,58 +289,7 @@ async fn sentinel_mode_follows_a_forced_failover() {
             .info("replication")
             .contains("master_link_status:up")
     });
-    let mut sentinels = Vec::new();
-    for _ in 0..3 {
-        let dir = TempDir::new();
-        let conf = dir.0.join("sentinel.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "sentinel monitor mymaster 127.0.0.1 {} 2\n\
-                 sentinel down-after-milliseconds mymaster 1000\n\
-                 sentinel failover-timeout mymaster 5000\n",
-                master.port
-            ),
-        )
-        .unwrap();
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .arg(&conf)
-            .args([
-                "--sentinel",
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .arg("--dir")
-            .arg(&dir.0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server --sentinel runs");
-        sentinels.push(Sentinel {
-            port,
-            child,
-            _dir: dir,
-        });
-    }
-    let sentinel_master_port = |s: &Sentinel| -> Option<String> {
-        s.cmd::<Vec<String>>(&["SENTINEL", "get-master-addr-by-name", "mymaster"])
-            .ok()
-            .and_then(|v| v.get(1).cloned())
-    };
-    wait_until(
-        "the sentinels to know the master and each other",
-        Duration::from_secs(20),
-        || {
-            sentinels.iter().all(|s| {
-                sentinel_master_port(s).as_deref() == Some(&master.port.to_string())
-                    && s.cmd::<Vec<redis::Value>>(&["SENTINEL", "sentinels", "mymaster"])
-                        .is_ok_and(|v| v.len() == 2)
-            })
-        },
-    );
+    let sentinels = start_sentinels(master.port, |_| String::new(), "");
 
     let mut settings = test_settings(Backend::Redis, None);
     settings.store.redis_mode = RedisMode::Sentinel;
@@ -385,22 +303,21 @@ async fn sentinel_mode_follows_a_forced_failover() {
     app.assert_inactive(&revoked).await;
     let _: i64 = master.cmd(&["WAIT", "1", "2000"]);
 
-    let _: () = sentinels[0]
-        .cmd(&["SENTINEL", "FAILOVER", "mymaster"])
-        .unwrap();
-    wait_until(
-        "the replica to become master",
-        Duration::from_secs(30),
-        || {
-            // Both halves of the switch: the replica promoted and the old master demoted (before
-            // that, a write to the old master is the loss Redis documents for failovers).
-            replica.info("replication").contains("role:master")
-                && master.info("replication").contains("role:slave")
-                && sentinels
-                    .iter()
-                    .all(|s| sentinel_master_port(s).as_deref() == Some(&replica.port.to_string()))
-        },
-    );
+    force_failover(&sentinels, &master, &replica, replica.port);
+    let unavailable = follows_the_promoted_master(&app, &master, &replica, &revoked, &active).await;
+    println!("sentinel failover: {unavailable} revocations answered 503 during the window");
+}
+
+/// After a forced failover from `master` to `replica`: revocations reach the promoted master
+/// (503 until the service follows it, never a lost 200), `revoked` stays inactive, `active`
+/// active, and the service is ready. Returns the revocations answered 503 meanwhile.
+pub async fn follows_the_promoted_master(
+    app: &TestApp,
+    master: &TestRedis,
+    replica: &TestRedis,
+    revoked: &str,
+    active: &str,
+) -> u32 {
     let mut unavailable = 0;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -423,8 +340,8 @@ async fn sentinel_mode_follows_a_forced_failover() {
         "revocations are written to the promoted master ({on_new_master} keys there, {} on the old master)",
         master.try_cmd::<i64>(&["DBSIZE"]).unwrap_or(-1)
     );
-    app.assert_inactive(&revoked).await;
-    app.assert_active(&active).await;
-    assert_eq!(ready(&app).await, 200);
-    println!("sentinel failover: {unavailable} revocations answered 503 during the window");
+    app.assert_inactive(revoked).await;
+    app.assert_active(active).await;
+    assert_eq!(ready(app).await, 200);
+    unavailable
 }

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use introspectd::config::{Backend, RedisMode, Secret, Settings};
 
 use crate::helpers::{free_port, test_settings, token, TempDir, TestApp, TestRedis};
+use crate::redis_topologies::follows_the_promoted_master;
+use crate::sentinel_support::{force_failover, start_sentinels};
+use crate::support::wait_until;
 use crate::tls_support::Pki;
 
 struct TlsRedis {
@@ -322,4 +325,102 @@ async fn a_cluster_over_tls_serves_keys_on_every_master() {
         assert!(keys > 0, "a master holds no revocation");
     }
     app.assert_active(&token("someone-else")).await;
+}
+
+/// Sentinel over TLS with mutual TLS everywhere and credentials that differ: the data nodes
+/// (TLS port, `--tls-replication yes`) take an ACL user `app`, the sentinels (TLS port, their
+/// default user off) take `watcher`, each password from its own file. A forced failover is
+/// followed over TLS, and every connection the service holds on the promoted master is `app`'s,
+/// on the TLS port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_over_tls_follows_a_forced_failover() {
+    let dir = TempDir::new();
+    let pki = Pki::generate(&dir.0);
+    let data_node = |tls_port: u16, extra: &[String]| {
+        let mut args = pki.redis_args(tls_port, "server", true);
+        args.extend(
+            [
+                "--tls-replication",
+                "yes",
+                "--repl-diskless-sync-delay",
+                "0",
+            ]
+            .iter()
+            .chain(&["--user", "app", "on", ">data-password", "~*", "&*", "+@all"])
+            .map(|a| a.to_string()),
+        );
+        args.extend_from_slice(extra);
+        TestRedis::start_with_args(false, args)
+    };
+    let (master_tls, replica_tls) = (free_port(), free_port());
+    let master = data_node(master_tls, &[]);
+    let replica = data_node(
+        replica_tls,
+        &[
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            master_tls.to_string(),
+        ],
+    );
+    wait_until("the replica link over TLS", Duration::from_secs(10), || {
+        replica
+            .info("replication")
+            .contains("master_link_status:up")
+    });
+    let sentinel_tls: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let sentinels = start_sentinels(
+        master_tls,
+        |i| {
+            format!(
+                "tls-port {}\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\n\
+                 tls-auth-clients yes\ntls-replication yes\n\
+                 user default off\nuser watcher on >sentinel-password ~* &* +@all\n\
+                 sentinel sentinel-user watcher\nsentinel sentinel-pass sentinel-password",
+                sentinel_tls[i],
+                pki.file("server.crt"),
+                pki.file("server.key"),
+                pki.file("ca.crt"),
+            )
+        },
+        "watcher:sentinel-password@",
+    );
+    std::fs::write(dir.0.join("data-password"), "data-password").unwrap();
+    std::fs::write(dir.0.join("sentinel-password"), "sentinel-password\n").unwrap();
+
+    let mut settings = test_settings(Backend::Redis, None);
+    settings.store.redis_mode = RedisMode::Sentinel;
+    settings.store.sentinel_master = "mymaster".into();
+    settings.store.redis_urls = sentinel_tls
+        .iter()
+        .map(|p| Secret::new(format!("rediss://127.0.0.1:{p}")))
+        .collect();
+    settings.store.tls_ca_file = pki.file("ca.crt");
+    settings.store.tls_cert_file = pki.file("client.crt");
+    settings.store.tls_key_file = pki.file("client.key");
+    settings.store.redis_username = "app".into();
+    settings.store.redis_password_file = pki.file("data-password");
+    settings.store.sentinel_username = "watcher".into();
+    settings.store.sentinel_password_file = pki.file("sentinel-password");
+    // Two TLS handshakes per connection (a sentinel, then the master) in a debug build.
+    settings.store.connect_timeout_ms = 1000;
+    settings.store.ready_timeout_ms = 3000;
+    let app = TestApp::spawn_settings(settings).await;
+    let (status, body) = readiness(&app).await;
+    assert_eq!(status, 200, "{body}");
+    let (revoked, active) = (token("alice"), token("bob"));
+    assert_eq!(app.revoke(&revoked).await.status(), 200);
+    app.assert_inactive(&revoked).await;
+    let _: i64 = master.cmd(&["WAIT", "1", "2000"]);
+
+    force_failover(&sentinels, &master, &replica, replica_tls);
+    let unavailable = follows_the_promoted_master(&app, &master, &replica, &revoked, &active).await;
+    let clients: String = replica.cmd(&["CLIENT", "LIST"]);
+    let ours: Vec<&str> = clients
+        .lines()
+        .filter(|l| l.contains(" user=app "))
+        .collect();
+    assert!(!ours.is_empty(), "no connection as app: {clients}");
+    let on_tls = format!(" laddr=127.0.0.1:{replica_tls} ");
+    assert!(ours.iter().all(|l| l.contains(&on_tls)), "{clients}");
+    println!("sentinel over TLS failover: {unavailable} revocations answered 503 meanwhile");
 }
