@@ -1,6 +1,6 @@
 # introspectd: `make run` starts the service on the embedded store; `make test` installs what the
 # tests need and runs every check. From Debian's packages, when missing (apt via sudo when not
-# root): redis-server, nginx, python3-venv; promtool is unpacked from Debian's prometheus package
+# root): redis-server, nginx, openssl (the TLS tests' PKI), python3-venv; promtool is unpacked from Debian's prometheus package
 # into .tools/ (no Prometheus service is installed or enabled). Linters go into .venv (PyPI).
 
 SHELL := /bin/bash
@@ -26,6 +26,7 @@ deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
@@ -55,13 +56,15 @@ $(VENV)/.installed: .ci/requirements.txt
 	touch $@
 
 # The deployment files: Dockerfile (hadolint; no Docker engine here, so it is linted, not built),
-# YAML style, Kubernetes schemas, the Envoy settings the /auth tests rely on, Prometheus config
+# YAML style, Kubernetes schemas, the Envoy settings the /auth tests rely on, the Secrets behind
+# every file the Kubernetes configuration names, Prometheus config
 # and rules. docker-compose.yml gets yamllint only (no compose plugin here).
 deploy-check: $(VENV)/.installed promtool
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/yamllint --strict deploy/
 	$(VENV)/bin/kubernetes-validate --strict --quiet -k $(KUBERNETES_VERSION) deploy/kubernetes/*.yaml
 	$(VENV)/bin/python deploy/envoy/check_envoy.py
+	$(VENV)/bin/python deploy/kubernetes/check_secrets.py
 	$(PROMTOOL) check config deploy/prometheus/prometheus.yml
 	$(PROMTOOL) check rules deploy/prometheus/alerts.yml
 

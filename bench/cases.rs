@@ -28,6 +28,10 @@ pub enum Target {
     MirrorOfTwo,
     /// Redis with the blocklist mirror on, one of four replicas (key prefix `m4:`).
     MirrorOfFour,
+    /// The same Redis through its TLS port (a private CA), checks by MGET.
+    RedisTlsHs256,
+    /// The same Redis through its TLS port with the mirror on, alone (key prefix `mt:`).
+    MirrorTls,
 }
 
 impl Target {
@@ -43,6 +47,8 @@ impl Target {
             Target::MemoryEs256NoCache => "memory ES256, no cache",
             Target::MirrorOfTwo => "redis HS256, mirror, 2 replicas",
             Target::MirrorOfFour => "redis HS256, mirror, 4 replicas",
+            Target::RedisTlsHs256 => "redis over TLS HS256, no mirror",
+            Target::MirrorTls => "redis over TLS HS256, mirror",
         }
     }
 
@@ -50,7 +56,12 @@ impl Target {
     pub fn uses_redis(self) -> bool {
         matches!(
             self,
-            Target::RedisHs256 | Target::ClusterHs256 | Target::MirrorOfTwo | Target::MirrorOfFour
+            Target::RedisHs256
+                | Target::ClusterHs256
+                | Target::MirrorOfTwo
+                | Target::MirrorOfFour
+                | Target::RedisTlsHs256
+                | Target::MirrorTls
         )
     }
 }
@@ -230,6 +241,13 @@ pub fn cases(t: &Tokens) -> Vec<Case> {
         ),
         case("/auth valid (memory)", MemoryHs256, auth(&t.valid), false),
         case("/auth valid (cluster)", ClusterHs256, auth(&t.valid), false),
+        case("/auth valid (TLS)", RedisTlsHs256, auth(&t.valid), false),
+        case(
+            "/auth valid (mirror, TLS)",
+            MirrorTls,
+            auth(&t.valid),
+            false,
+        ),
         case("/auth valid (mirror)", MirrorOfTwo, auth(&t.valid), false),
         case(
             "/auth revoked (mirror)",

@@ -24,6 +24,9 @@ mod procs;
 mod report;
 #[path = "../tests/support/redis.rs"]
 mod support;
+#[path = "../tests/support/tls.rs"]
+#[allow(dead_code)]
+mod tls_support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -150,7 +153,14 @@ fn run(dir: &Path, knobs: &Knobs) -> Result<()> {
         .filter(|b| b.exists())
         .ok_or("target/release/introspectd is missing: run `make bench`")?;
 
-    let redis = support::TestRedis::start_ephemeral();
+    // One Redis with a TLS port beside the plain one (a private CA made by openssl), so the TLS
+    // rows differ from the plain ones by TLS alone.
+    let pki_dir = dir.join("pki");
+    std::fs::create_dir_all(&pki_dir).map_err(|e| e.to_string())?;
+    let pki = tls_support::Pki::generate(&pki_dir);
+    let tls_port = support::free_port();
+    let redis =
+        support::TestRedis::start_with_args(false, pki.redis_args(tls_port, "server", false));
     let redis_port = redis.port;
     let mut conn = procs::connect(redis_port)?;
     let before = procs::info_field(&mut conn, "memory", "used_memory")?;
@@ -186,6 +196,13 @@ fn run(dir: &Path, knobs: &Knobs) -> Result<()> {
     let mirror_store =
         |prefix: &str| format!("{redis_url}\nmirror_lease_ms = 1000\nkey_prefix = \"{prefix}\"");
     let no_cache = format!("{memory_store}\n[cache]\nmax_bytes = 0");
+    let tls_url = format!(
+        "backend = \"redis\"\nredis_url = \"rediss://127.0.0.1:{tls_port}/0\"\n\
+         tls_ca_file = \"{}\"",
+        pki.file("ca.crt")
+    );
+    let tls_store = format!("{tls_url}\nmirror_lease_ms = 0");
+    let tls_mirror_store = format!("{tls_url}\nmirror_lease_ms = 1000\nkey_prefix = \"mt:\"");
     let cluster = support::start_cluster(false, 5000);
     let cluster_ports: Vec<u16> = cluster.iter().map(|n| n.port).collect();
     let seeds: Vec<String> = cluster_ports
@@ -233,6 +250,11 @@ fn run(dir: &Path, knobs: &Knobs) -> Result<()> {
         (
             Target::MirrorOfFour,
             start("mirror-4a", &hs, &mirror_store("m4:"))?,
+        ),
+        (Target::RedisTlsHs256, start("redis-tls", &hs, &tls_store)?),
+        (
+            Target::MirrorTls,
+            start("mirror-tls", &hs, &tls_mirror_store)?,
         ),
     ]);
     // The other replicas of each mirror group: they follow the stream and acknowledge, so a

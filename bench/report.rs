@@ -139,8 +139,51 @@ pub fn report(rows: &[Row], extras: &Extras) -> String {
             r / 2.0
         );
     }
+    tls(&mut out, rows, bare);
     targets(&mut out, rows, extras, bare);
     out
+}
+
+/// The same Redis through its plain and its TLS port (issue 15): what TLS costs a check.
+fn tls(out: &mut String, rows: &[Row], bare: f64) {
+    let find = |case: &str| rows.iter().find(|r| r.case == case);
+    let _ = writeln!(out, "\n## Redis over TLS\n");
+    let _ = writeln!(
+        out,
+        "The same redis-server through its plain port and through its TLS port (TLS 1.3, P-256 \
+         certificate from a private CA, verified). Without the mirror every check is one MGET \
+         over the connection; with the mirror (the default) checks are answered locally and \
+         only the follower's reads cross TLS. The plain mirror row is one of two replicas, the \
+         TLS one runs alone.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| path | plain req/s | TLS req/s | TLS / plain | plain p99 | TLS p99 | x bare (TLS) | Redis cmds/req (TLS) |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for (path, plain, over_tls) in [
+        ("MGET per check", "/auth valid", "/auth valid (TLS)"),
+        (
+            "mirror",
+            "/auth valid (mirror)",
+            "/auth valid (mirror, TLS)",
+        ),
+    ] {
+        let (Some(p), Some(t)) = (find(plain), find(over_tls)) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "| {path} | {:.0} | {:.0} | {:.2} | {:.2} ms | {:.2} ms | {:.2} | {} |",
+            p.result.rps(),
+            t.result.rps(),
+            t.result.rps() / p.result.rps(),
+            p.result.p99 as f64 / 1000.0,
+            t.result.p99 as f64 / 1000.0,
+            t.result.rps() / bare,
+            t.commands_per_request
+                .map_or("-".into(), |c| format!("{c:.3}")),
+        );
+    }
 }
 
 fn targets(out: &mut String, rows: &[Row], extras: &Extras, bare: f64) {
@@ -218,6 +261,16 @@ fn targets(out: &mut String, rows: &[Row], extras: &Extras, bare: f64) {
             Some(p99 > 0 && p99 <= 5_000),
         );
     }
+    let (plain, over_tls) = (rps("/auth valid"), rps("/auth valid (TLS)"));
+    target(
+        "/auth valid over TLS, no mirror (issue 15: reported)",
+        format!(
+            "{:.2}x plain ({over_tls:.0} vs {plain:.0} req/s); with the mirror {:.2}x plain",
+            over_tls / plain,
+            rps("/auth valid (mirror, TLS)") / rps("/auth valid (mirror)")
+        ),
+        None,
+    );
     target(
         "/auth valid, Redis HS256 (x bare)",
         ratio(auth / bare),

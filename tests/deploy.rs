@@ -5,6 +5,10 @@ use std::path::{Path, PathBuf};
 
 use introspectd::config::{Backend, Settings, Sources};
 
+#[path = "support/tls.rs"]
+#[allow(dead_code)]
+mod tls_support;
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -156,17 +160,15 @@ fn identity_provider_examples_load() {
     assert_eq!(examples, 3);
 }
 
-/// deploy/kubernetes/redis-cluster.env.yaml switches the shipped sidecar configuration to
-/// cluster mode through INTROSPECTD__ variables.
-#[test]
-fn kubernetes_redis_cluster_overlay_switches_to_cluster_mode() {
-    let yaml =
-        std::fs::read_to_string(root().join("deploy/kubernetes/redis-cluster.env.yaml")).unwrap();
+/// The `INTROSPECTD__` variables of the first ConfigMap in `file` (an env overlay).
+fn overlay_env(file: &str) -> Vec<(String, String)> {
+    let yaml = std::fs::read_to_string(root().join(file)).unwrap();
     let mut env: Vec<(String, String)> = Vec::new();
     let mut lines = yaml
         .lines()
         .skip_while(|l| *l != "data:")
         .skip(1)
+        .take_while(|l| *l != "---")
         .peekable();
     while let Some(line) = lines.next() {
         let Some((key, value)) = line.trim().split_once(": ") else {
@@ -182,23 +184,55 @@ fn kubernetes_redis_cluster_overlay_switches_to_cluster_mode() {
         };
         env.push((key.to_owned(), value));
     }
-    let dir = std::env::temp_dir().join(format!("introspectd-overlay-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let secret = dir.join("client-secret");
-    std::fs::write(&secret, "s\n").unwrap();
-    let toml = configmap_toml().replace(
-        "/var/run/secrets/introspectd/client-secret",
-        secret.to_str().unwrap(),
-    );
+    env
+}
+
+/// The sidecar's configuration as deployment.yaml starts it: the ConfigMap's TOML, the
+/// Secret-fed variables, `env`, and the files the kubelet mounts (`mounted`: path under
+/// /var/run/secrets/ and contents, beside the client secret), with /var/run/secrets/ moved into a
+/// temporary directory in the TOML and the variables alike.
+fn sidecar_settings(mut env: Vec<(String, String)>, mounted: &[(&str, &[u8])]) -> Settings {
+    let dir = std::env::temp_dir().join(format!("introspectd-sidecar-{}", uuid::Uuid::new_v4()));
+    let secrets = format!("{}/", dir.join("secrets").display());
+    let client_secret: (&str, &[u8]) = ("introspectd/client-secret", b"s\n");
+    for (path, contents) in std::iter::once(&client_secret).chain(mounted) {
+        let file = dir.join("secrets").join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, contents).unwrap();
+    }
     let file = dir.join("introspectd.toml");
-    std::fs::write(&file, toml).unwrap();
+    std::fs::write(
+        &file,
+        configmap_toml().replace("/var/run/secrets/", &secrets),
+    )
+    .unwrap();
     env.push(("INTROSPECTD__JWT__HMAC_SECRET".into(), "x".repeat(40)));
+    if !env
+        .iter()
+        .any(|(k, _)| k == "INTROSPECTD__STORE__REDIS_URL")
+    {
+        env.push((
+            "INTROSPECTD__STORE__REDIS_URL".into(),
+            "redis://redis:6379/0".into(),
+        ));
+    }
+    for (_, value) in &mut env {
+        *value = value.replace("/var/run/secrets/", &secrets);
+    }
     let settings = Settings::load(&Sources {
         file: Some(&file),
         env,
     });
     std::fs::remove_dir_all(&dir).unwrap();
-    let settings = settings.unwrap();
+    settings.unwrap_or_else(|e| panic!("the sidecar's configuration does not load: {e}"))
+}
+
+/// deploy/kubernetes/redis-cluster.env.yaml switches the shipped sidecar configuration to
+/// cluster mode through INTROSPECTD__ variables.
+#[test]
+fn kubernetes_redis_cluster_overlay_switches_to_cluster_mode() {
+    let env = overlay_env("deploy/kubernetes/redis-cluster.env.yaml");
+    let settings = sidecar_settings(env, &[]);
     assert_eq!(
         settings.store.redis_mode,
         introspectd::config::RedisMode::Cluster
@@ -229,4 +263,90 @@ fn the_alert_rules_named_in_the_docs_are_the_shipped_ones() {
         shipped.len(),
         "the docs name an alert that is not shipped"
     );
+}
+
+/// deploy/kubernetes/managed-redis.yaml: with the redis-url Secret set to a rediss:// address and
+/// the two Secrets mounted where deployment.yaml mounts them (a real CA, client certificate and
+/// key), the sidecar's configuration loads and names each mounted file. Start-up validation reads
+/// them, so a PEM in the wrong place would stop this load.
+#[test]
+fn kubernetes_managed_redis_overlay_loads_with_its_secrets_mounted() {
+    let dir = std::env::temp_dir().join(format!("introspectd-pki-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pki = tls_support::Pki::generate(&dir);
+    let read = |name: &str| std::fs::read(pki.file(name)).unwrap();
+    let (ca, cert, key) = (read("ca.crt"), read("client.crt"), read("client.key"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let mut env = overlay_env("deploy/kubernetes/managed-redis.yaml");
+    env.push((
+        "INTROSPECTD__STORE__REDIS_URL".into(),
+        "rediss://redis.example:6380/0".into(),
+    ));
+    let s = sidecar_settings(
+        env,
+        &[
+            ("introspectd-redis/password", b"pw\n"),
+            ("introspectd-redis-tls/ca.crt", &ca),
+            ("introspectd-redis-tls/tls.crt", &cert),
+            ("introspectd-redis-tls/tls.key", &key),
+        ],
+    );
+    assert_eq!(s.store.redis_username, "introspectd");
+    for (file, mounted) in [
+        (&s.store.redis_password_file, "introspectd-redis/password"),
+        (&s.store.tls_ca_file, "introspectd-redis-tls/ca.crt"),
+        (&s.store.tls_cert_file, "introspectd-redis-tls/tls.crt"),
+        (&s.store.tls_key_file, "introspectd-redis-tls/tls.key"),
+    ] {
+        assert!(file.ends_with(&format!("/secrets/{mounted}")), "{file}");
+    }
+    assert_eq!(s.store.connect_timeout_ms, 500);
+}
+
+/// deploy/redis/managed/*.toml: the [store] settings for ElastiCache, Azure Cache for Redis and
+/// Upstash load with the rest of a configuration and the password file they name.
+#[test]
+fn managed_redis_provider_examples_load() {
+    let dir = std::env::temp_dir().join(format!("introspectd-managed-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let password = dir.join("password");
+    std::fs::write(&password, "from-the-secret\n").unwrap();
+    let mut loaded = Vec::new();
+    for (example, host, user) in [
+        ("elasticache", "cache.amazonaws.com:6379", "introspectd"),
+        ("azure-cache", "redis.cache.windows.net:6380", ""),
+        ("upstash", "upstash.io:6379", "default"),
+    ] {
+        let path = root().join(format!("deploy/redis/managed/{example}.toml"));
+        let store = std::fs::read_to_string(&path).unwrap().replace(
+            "/var/run/secrets/introspectd-redis/password",
+            password.to_str().unwrap(),
+        );
+        let file = dir.join(format!("{example}.toml"));
+        std::fs::write(
+            &file,
+            format!(
+                "{store}\n[jwt]\nalgorithms = [\"HS256\"]\nhmac_secret = \"{}\"\n\
+                 [[clients]]\nid = \"gw\"\nsecret = \"s\"\n",
+                "x".repeat(40)
+            ),
+        )
+        .unwrap();
+        let s = load(&file, &[]);
+        assert_eq!(s.store.backend, Backend::Redis, "{example}");
+        let url = s.store.redis_url.expose();
+        assert!(
+            url.starts_with("rediss://") && url.contains(host),
+            "{example}: {url}"
+        );
+        assert_eq!(s.store.redis_username, user, "{example}");
+        assert!(
+            s.store.tls_ca_file.is_empty(),
+            "{example}: public CAs verify it"
+        );
+        assert!(!s.store.tls_insecure_skip_verify, "{example}");
+        loaded.push(example);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(loaded.len(), 3);
 }
