@@ -1,7 +1,7 @@
 //! The introspectd configurations shipped in config/ and deploy/ load as they are (with the
 //! environment their deployment gives them), so the examples cannot rot.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use introspectd::config::{Backend, Settings, Sources};
 
@@ -64,28 +64,10 @@ fn configmap_toml() -> String {
 
 #[test]
 fn kubernetes_configmap_loads_with_the_secret_mounted() {
-    let dir = std::env::temp_dir().join(format!("introspectd-deploy-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let secret_dir = PathBuf::from("/var/run/secrets/introspectd/client-secret");
-    let client_secret = dir.join("client-secret");
-    std::fs::write(&client_secret, "from-the-secret\n").unwrap();
-    let toml = configmap_toml().replace(
-        secret_dir.to_str().unwrap(),
-        client_secret.to_str().unwrap(),
+    let s = sidecar_settings(
+        vec![],
+        &[("introspectd/client-secret", b"from-the-secret\n")],
     );
-    let file = dir.join("introspectd.toml");
-    std::fs::write(&file, toml).unwrap();
-    let s = load(
-        &file,
-        &[
-            (
-                "INTROSPECTD__JWT__HMAC_SECRET",
-                "REPLACE-ME-with-at-least-32-random-bytes-000000",
-            ),
-            ("INTROSPECTD__STORE__REDIS_URL", "redis://redis:6379/0"),
-        ],
-    );
-    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(s.store.backend, Backend::Redis);
     assert_eq!(s.server.listen, "0.0.0.0:8080");
     assert_eq!(
@@ -188,13 +170,15 @@ fn overlay_env(file: &str) -> Vec<(String, String)> {
 }
 
 /// The sidecar's configuration as deployment.yaml starts it: the ConfigMap's TOML, the
-/// Secret-fed variables, `env`, and the files the kubelet mounts (`mounted`: path under
-/// /var/run/secrets/ and contents, beside the client secret), with /var/run/secrets/ moved into a
-/// temporary directory in the TOML and the variables alike.
+/// Secret-fed variables (secret.yaml's example values unless `env` gives them), `env`, and the
+/// files the kubelet mounts (`mounted`: path under /var/run/secrets/ and contents; the client
+/// secret unless given), with /var/run/secrets/ moved into a temporary directory in the TOML and
+/// the variables alike.
 fn sidecar_settings(mut env: Vec<(String, String)>, mounted: &[(&str, &[u8])]) -> Settings {
     let dir = std::env::temp_dir().join(format!("introspectd-sidecar-{}", uuid::Uuid::new_v4()));
     let secrets = format!("{}/", dir.join("secrets").display());
     let client_secret: (&str, &[u8]) = ("introspectd/client-secret", b"s\n");
+    // Written first, so a mounted client secret replaces it.
     for (path, contents) in std::iter::once(&client_secret).chain(mounted) {
         let file = dir.join("secrets").join(path);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
@@ -206,15 +190,16 @@ fn sidecar_settings(mut env: Vec<(String, String)>, mounted: &[(&str, &[u8])]) -
         configmap_toml().replace("/var/run/secrets/", &secrets),
     )
     .unwrap();
-    env.push(("INTROSPECTD__JWT__HMAC_SECRET".into(), "x".repeat(40)));
-    if !env
-        .iter()
-        .any(|(k, _)| k == "INTROSPECTD__STORE__REDIS_URL")
-    {
-        env.push((
-            "INTROSPECTD__STORE__REDIS_URL".into(),
-            "redis://redis:6379/0".into(),
-        ));
+    for (key, value) in [
+        (
+            "INTROSPECTD__JWT__HMAC_SECRET",
+            "REPLACE-ME-with-at-least-32-random-bytes-000000",
+        ),
+        ("INTROSPECTD__STORE__REDIS_URL", "redis://redis:6379/0"),
+    ] {
+        if !env.iter().any(|(k, _)| k == key) {
+            env.push((key.into(), value.into()));
+        }
     }
     for (_, value) in &mut env {
         *value = value.replace("/var/run/secrets/", &secrets);

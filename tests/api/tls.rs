@@ -371,21 +371,23 @@ async fn sentinel_over_tls_follows_a_forced_failover() {
     let sentinels = start_sentinels(
         master_tls,
         |i| {
+            // The data nodes' TLS settings, as configuration lines.
+            let tls: Vec<String> = pki
+                .redis_args(sentinel_tls[i], "server", true)
+                .chunks(2)
+                .map(|kv| format!("{} {}", kv[0].trim_start_matches("--"), kv[1]))
+                .collect();
             format!(
-                "tls-port {}\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\n\
-                 tls-auth-clients yes\ntls-replication yes\n\
+                "{}\ntls-replication yes\n\
                  user default off\nuser watcher on >sentinel-password ~* &* +@all\n\
                  sentinel sentinel-user watcher\nsentinel sentinel-pass sentinel-password",
-                sentinel_tls[i],
-                pki.file("server.crt"),
-                pki.file("server.key"),
-                pki.file("ca.crt"),
+                tls.join("\n")
             )
         },
         "watcher:sentinel-password@",
     );
-    std::fs::write(dir.0.join("data-password"), "data-password").unwrap();
-    std::fs::write(dir.0.join("sentinel-password"), "sentinel-password\n").unwrap();
+    std::fs::write(pki.file("data-password"), "data-password").unwrap();
+    std::fs::write(pki.file("sentinel-password"), "sentinel-password\n").unwrap();
 
     let mut settings = test_settings(Backend::Redis, None);
     settings.store.redis_mode = RedisMode::Sentinel;
