@@ -15,21 +15,29 @@ use crate::config::ClientSettings;
 use crate::error::ApiError;
 use crate::form::Form;
 use crate::limiter::FailureLimiter;
+use crate::trusted::TrustedProxies;
 
 /// Largest Authorization header value considered for Basic credentials.
 const MAX_BASIC_LEN: usize = 4096;
 
 pub struct Clients {
     limiter: FailureLimiter,
+    /// Whose X-Forwarded-For names the source the limiter counts.
+    trusted: TrustedProxies,
     clients: Vec<(String, [u8; 32])>,
     /// Compared against when the id is unknown, so timing does not reveal which ids exist.
     decoy: [u8; 32],
 }
 
 impl Clients {
-    pub fn new(settings: &[ClientSettings], limiter: FailureLimiter) -> Clients {
+    pub fn new(
+        settings: &[ClientSettings],
+        limiter: FailureLimiter,
+        trusted: TrustedProxies,
+    ) -> Clients {
         Clients {
             limiter,
+            trusted,
             clients: settings
                 .iter()
                 .map(|c| {
@@ -46,7 +54,14 @@ impl Clients {
 
     /// Authenticates the caller and returns its client id.
     pub fn authenticate(&self, req: &HttpRequest, form: &Form) -> Result<String, ApiError> {
-        let source = req.peer_addr().map(|a| a.ip());
+        let source = self.trusted.client_addr(
+            req.peer_addr().map(|a| a.ip()),
+            req.headers()
+                .get_all("x-forwarded-for")
+                .map(header::HeaderValue::as_bytes)
+                .collect::<Vec<_>>()
+                .into_iter(),
+        );
         let basic = match basic_credentials(req) {
             Err(ApiError::InvalidClient) => {
                 self.limit(None, source)?;
@@ -179,6 +194,7 @@ mod tests {
                 },
             ],
             no_limit,
+            TrustedProxies::default(),
         )
     }
 

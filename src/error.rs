@@ -6,7 +6,7 @@
 //! variant's fixed description. An inactive token is not an error on /introspect (a normal 200
 //! `{"active":false}`); on /auth it is `InvalidToken`, a 401 the gateway understands.
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
@@ -140,42 +140,60 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let (code, description) = self.code_and_description();
         let mut builder = HttpResponse::build(self.status_code());
-        match self {
-            ApiError::InvalidClient => {
-                builder.insert_header((header::WWW_AUTHENTICATE, BASIC_CHALLENGE));
-            }
-            ApiError::MissingToken => {
-                builder.insert_header((header::WWW_AUTHENTICATE, BEARER_CHALLENGE));
-            }
-            ApiError::InvalidToken(_) => {
-                builder.insert_header((header::WWW_AUTHENTICATE, INVALID_TOKEN_CHALLENGE));
-            }
-            ApiError::InsufficientScope(scope) if !scope.is_empty() => {
-                let challenge = format!(r#"{INSUFFICIENT_SCOPE_CHALLENGE}, scope="{scope}""#);
-                builder.insert_header((header::WWW_AUTHENTICATE, challenge));
-            }
-            ApiError::InsufficientScope(_) => {
-                builder.insert_header((header::WWW_AUTHENTICATE, INSUFFICIENT_SCOPE_CHALLENGE));
-            }
-            ApiError::StoreUnavailable | ApiError::NotReady(_) => {
-                builder.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
-            }
-            ApiError::TooManyFailures(secs) => {
-                builder.insert_header((header::RETRY_AFTER, secs.to_string()));
-            }
-            ApiError::MethodNotAllowed(allow) => {
-                builder.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
-            }
-            ApiError::InvalidRequest(_) | ApiError::PayloadTooLarge | ApiError::NotFound => {}
+        for pair in self.headers() {
+            builder.insert_header(pair);
         }
-        let mut response = match self {
-            ApiError::MissingToken => builder.finish(),
-            _ => builder.json(json!({ "error": code, "error_description": description })),
+        let mut response = match self.body() {
+            Some(body) => builder.json(body),
+            None => builder.finish(),
         };
         response.extensions_mut().insert(self.outcome());
         response
+    }
+}
+
+impl ApiError {
+    /// The challenge, `Retry-After` or `Allow` header of this error: the same for every
+    /// protocol that presents it (HTTP, Envoy's gRPC denied response).
+    pub fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        let challenge =
+            |value: &'static str| (header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+        match self {
+            ApiError::InvalidClient => vec![challenge(BASIC_CHALLENGE)],
+            ApiError::MissingToken => vec![challenge(BEARER_CHALLENGE)],
+            ApiError::InvalidToken(_) => vec![challenge(INVALID_TOKEN_CHALLENGE)],
+            ApiError::InsufficientScope(scope) if !scope.is_empty() => {
+                let value = format!(r#"{INSUFFICIENT_SCOPE_CHALLENGE}, scope="{scope}""#);
+                // Scope tokens are visible ASCII (scope.rs), so the value is a valid header.
+                HeaderValue::from_str(&value)
+                    .map(|v| vec![(header::WWW_AUTHENTICATE, v)])
+                    .unwrap_or_else(|_| vec![challenge(INSUFFICIENT_SCOPE_CHALLENGE)])
+            }
+            ApiError::InsufficientScope(_) => vec![challenge(INSUFFICIENT_SCOPE_CHALLENGE)],
+            ApiError::StoreUnavailable | ApiError::NotReady(_) => vec![(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            )],
+            ApiError::TooManyFailures(secs) => {
+                vec![(header::RETRY_AFTER, HeaderValue::from(*secs))]
+            }
+            ApiError::MethodNotAllowed(allow) => {
+                vec![(header::ALLOW, HeaderValue::from_static(allow))]
+            }
+            ApiError::InvalidRequest(_) | ApiError::PayloadTooLarge | ApiError::NotFound => {
+                Vec::new()
+            }
+        }
+    }
+
+    /// The OAuth error JSON, or nothing: a request without credentials gets a bare challenge.
+    pub fn body(&self) -> Option<serde_json::Value> {
+        let (code, description) = self.code_and_description();
+        match self {
+            ApiError::MissingToken => None,
+            _ => Some(json!({ "error": code, "error_description": description })),
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! blocklist, for gateways and backends that delegate "is this token still good?".
 //!
 //! # Layout
+//! - `audit`: the original method and URI of a gateway request, for its log line.
 //! - `clock`: the wall clock in unix seconds and milliseconds.
 //! - `config`: the typed settings tree, defaults compiled in, validated before binding.
 //! - `token`: verification (signature, claims, keys) and token ids.
@@ -12,7 +13,10 @@
 //! - `limiter`: failure limiting of client authentication (429).
 //! - `form`: strict form-urlencoded bodies with a size cap.
 //! - `error`: the one error type and its OAuth JSON responses.
-//! - `gateway`: what `/auth` tells a gateway: the X-Auth-* headers and claim headers.
+//! - `gateway`: the gateway decision for every protocol: credential, scopes, identity headers.
+//! - `grpc`: Envoy ext_authz over gRPC and gRPC health checking, on `server.grpc_listen`.
+//! - `state`: what every handler shares (HTTP and gRPC), and the one readiness answer.
+//! - `trusted`: `server.trusted_proxies`, whose X-Forwarded-* headers are believed.
 //! - `metrics`: Prometheus metrics owning their registry.
 //! - `routes`: one file per endpoint and the route table (`auth` is the gateway endpoint).
 //! - `scope`: `X-Required-Scope` parsing and matching for `/auth`.
@@ -22,6 +26,7 @@
 //! - `healthcheck`: the dependency-free HTTP probe behind `introspectd healthcheck`.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod cli;
 pub mod client_auth;
 pub mod clock;
@@ -29,6 +34,7 @@ pub mod config;
 pub mod error;
 pub mod form;
 pub mod gateway;
+pub mod grpc;
 pub mod healthcheck;
 pub mod limiter;
 pub mod metrics;
@@ -37,6 +43,8 @@ pub mod readiness;
 pub mod routes;
 pub mod scope;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod token;
+pub mod trusted;

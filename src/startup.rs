@@ -15,6 +15,7 @@ use crate::client_auth::Clients;
 use crate::clock::unix_now;
 use crate::config::{ConfigError, IssuerSettings, ServerSettings, Settings};
 use crate::gateway::AuthOptions;
+use crate::grpc::GrpcServer;
 use crate::limiter::FailureLimiter;
 use crate::metrics::Metrics;
 use crate::policy::Introspector;
@@ -23,9 +24,12 @@ use crate::store::{Keys, Store};
 use crate::token::cache::TokenCache;
 use crate::token::jwks::RemoteKeys;
 use crate::token::{signer, Verifier};
+use crate::trusted::TrustedProxies;
 
 pub struct Application {
     port: u16,
+    /// The ext_authz gRPC server, when `server.grpc_listen` is set.
+    grpc: Option<GrpcServer>,
     server: Server,
     shutting_down: Arc<AtomicBool>,
     shutdown_delay: Duration,
@@ -77,7 +81,8 @@ impl Application {
             Arc::clone(&metrics),
         );
         let shutting_down = Arc::new(AtomicBool::new(false));
-        let state = web::Data::new(AppState {
+        let trusted_proxies = TrustedProxies::new(settings.server.trusted_proxy_nets()?);
+        let state = Arc::new(AppState {
             shutting_down: Arc::clone(&shutting_down),
             introspector,
             clients: Clients::new(
@@ -86,7 +91,9 @@ impl Application {
                     settings.client_auth.max_failures,
                     Duration::from_secs(settings.client_auth.window_secs),
                 ),
+                trusted_proxies.clone(),
             ),
+            trusted_proxies,
             auth,
             metrics,
             max_body_bytes: settings.server.max_body_bytes,
@@ -99,7 +106,20 @@ impl Application {
             .local_addr()
             .map_err(|e| ConfigError::new("server.listen", e.to_string()))?
             .port();
-        let server = run(listener, state, &settings.server)
+        let grpc = match settings.server.grpc_listen_addr()? {
+            Some(addr) => {
+                let bind_error = |e: std::io::Error| {
+                    ConfigError::new("server.grpc_listen", format!("cannot bind {addr}: {e}"))
+                };
+                let listener = TcpListener::bind(addr).map_err(bind_error)?;
+                let grpc = GrpcServer::start(listener, Arc::clone(&state), settings.server.workers)
+                    .map_err(bind_error)?;
+                tracing::info!(%addr, port = grpc.port(), "ext_authz gRPC listening");
+                Some(grpc)
+            }
+            None => None,
+        };
+        let server = run(listener, web::Data::from(state), &settings.server)
             .map_err(|e| ConfigError::new("server.listen", e.to_string()))?;
         tracing::info!(
             %addr,
@@ -110,6 +130,7 @@ impl Application {
         );
         Ok(Application {
             port,
+            grpc,
             server,
             shutting_down,
             shutdown_delay: Duration::from_secs(settings.server.shutdown_delay_secs),
@@ -120,8 +141,14 @@ impl Application {
         self.port
     }
 
+    /// The gRPC port, when `server.grpc_listen` is set.
+    pub fn grpc_port(&self) -> Option<u16> {
+        self.grpc.as_ref().map(GrpcServer::port)
+    }
+
     /// Serves until the server is stopped (tests: until the runtime ends).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let _grpc = self.grpc;
         self.server.await
     }
 
@@ -133,6 +160,7 @@ impl Application {
         let handle = self.server.handle();
         let shutting_down = self.shutting_down;
         let delay = self.shutdown_delay;
+        let grpc = self.grpc;
         actix_web::rt::spawn(async move {
             if let Err(err) = shutdown_signal().await {
                 tracing::error!(error = %err, "cannot listen for shutdown signals");
@@ -145,7 +173,12 @@ impl Application {
             );
             tokio::time::sleep(delay).await;
             tracing::info!("stopping: finishing in-flight requests");
+            if let Some(grpc) = &grpc {
+                grpc.stop();
+            }
             handle.stop(true).await;
+            // In-flight checks had the HTTP drain's time; the runtime ends with the server.
+            drop(grpc);
         });
         self.server.await
     }

@@ -5,11 +5,13 @@ use std::time::Duration;
 
 mod mirror;
 mod outcome;
+mod record;
 mod token_cache;
 
 use mirror::MirrorMetrics;
 pub use mirror::MirrorState;
 pub use outcome::Outcome;
+pub use record::RequestRecord;
 pub use token_cache::CacheSize;
 use token_cache::TokenCacheMetrics;
 

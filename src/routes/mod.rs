@@ -7,7 +7,6 @@ mod introspect;
 mod revoke;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -15,22 +14,10 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 
-use crate::client_auth::Clients;
+use crate::audit::OriginalRequest;
 use crate::error::ApiError;
-use crate::metrics::{Metrics, Outcome};
-use crate::policy::Introspector;
-
-/// What every handler shares; built once at start-up.
-pub struct AppState {
-    pub introspector: Introspector,
-    pub clients: Clients,
-    pub auth: crate::gateway::AuthOptions,
-    pub metrics: Arc<Metrics>,
-    pub max_body_bytes: usize,
-    pub ready_timeout: Duration,
-    /// Set on SIGTERM: /readyz answers 503 while requests are still served.
-    pub shutting_down: Arc<std::sync::atomic::AtomicBool>,
-}
+use crate::metrics::{Outcome, RequestRecord};
+pub use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(post_only("/introspect", introspect::introspect))
@@ -96,22 +83,28 @@ fn endpoint_of(path: &str) -> &'static str {
 }
 
 /// Counts, times and logs each request. Only the route label, method, status and outcome are
-/// recorded: never the query string, a header or the body. A request whose handler is dropped
+/// recorded, and for `/auth` the original method and URI a trusted proxy forwarded (credential
+/// parameters redacted, audit.rs): never this request's query string, a header or the body. A request whose handler is dropped
 /// before it answers (the client went away) is still counted, as `cancelled`, so the histogram
 /// counts every request the service received.
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let mut record = Record {
-        endpoint: endpoint_of(req.path()),
-        metrics: req
-            .app_data::<web::Data<AppState>>()
+    let mut record = RequestRecord::start(
+        endpoint_of(req.path()),
+        req.app_data::<web::Data<AppState>>()
             .map(|state| Arc::clone(&state.metrics)),
-        start: Instant::now(),
-        done: false,
-    };
+    );
     let method = req.method().clone();
+    let original = match req.app_data::<web::Data<AppState>>() {
+        Some(state) if record.endpoint() == "auth" => OriginalRequest::forwarded(
+            &state.trusted_proxies,
+            req.peer_addr().map(|a| a.ip()),
+            req.headers(),
+        ),
+        _ => OriginalRequest::default(),
+    };
     let res = next.call(req).await?;
     let response = res.response();
     let outcome = response
@@ -128,40 +121,15 @@ pub async fn observe(
     let took = record.finish(outcome);
     tracing::debug!(
         method = %method,
-        endpoint = record.endpoint,
+        endpoint = record.endpoint(),
         status = res.status().as_u16(),
         outcome = outcome.label(),
+        original_method = original.method,
+        original_uri = original.uri,
         micros = took.as_micros() as u64,
         "request"
     );
     Ok(res)
-}
-
-/// One request's observation, recorded exactly once: by `finish`, or as `cancelled` on drop.
-struct Record {
-    endpoint: &'static str,
-    metrics: Option<Arc<Metrics>>,
-    start: Instant,
-    done: bool,
-}
-
-impl Record {
-    fn finish(&mut self, outcome: Outcome) -> Duration {
-        let took = self.start.elapsed();
-        if let Some(metrics) = &self.metrics {
-            metrics.observe_request(self.endpoint, outcome, took);
-        }
-        self.done = true;
-        took
-    }
-}
-
-impl Drop for Record {
-    fn drop(&mut self) {
-        if !self.done {
-            self.finish(Outcome::Cancelled);
-        }
-    }
 }
 
 fn status_outcome(status: StatusCode) -> Outcome {

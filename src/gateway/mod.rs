@@ -1,6 +1,13 @@
-//! What `/auth` tells a gateway about an allowed request: the standard `X-Auth-*` identity
-//! headers, and the extra claim headers of `[auth]`, prepared once at start-up. The handler that
-//! uses them is routes/auth.rs.
+//! The gateway decision, whatever the protocol: a bearer credential and the required scopes go
+//! in, an allow with identity headers or a deny comes out. `/auth` (routes/auth.rs, for nginx,
+//! Envoy HTTP, Traefik and Caddy) and Envoy's gRPC ext_authz (grpc/authz.rs) only read their
+//! request into a `credential::Credential` and present the `decision::Decision`.
+//!
+//! This file holds what an allowed request is told: the standard `X-Auth-*` identity headers,
+//! and the extra claim headers of `[auth]`, prepared once at start-up.
+
+pub mod credential;
+pub mod decision;
 
 use actix_web::http::header::HeaderName;
 
@@ -49,6 +56,15 @@ impl AuthOptions {
             cookie_name: Some(settings.cookie_name.clone()).filter(|c| !c.is_empty()),
             claim_headers,
         })
+    }
+
+    /// Every header an allow may set: the standard ones, then the claim headers. A request
+    /// header of one of these names that the answer does not set must not reach the upstream.
+    pub fn identity_headers(&self) -> impl Iterator<Item = &str> {
+        STANDARD_HEADERS
+            .iter()
+            .copied()
+            .chain(self.claim_headers.iter().map(|(_, name)| name.as_str()))
     }
 }
 
