@@ -5,7 +5,7 @@ use base64::Engine;
 use introspectd::config::Backend;
 use serde_json::Value;
 
-use crate::helpers::{token, TestApp, CLIENT_ID, CLIENT_SECRET};
+use crate::helpers::{client_from, token, TestApp, CLIENT_ID, CLIENT_SECRET};
 
 const ENDPOINTS: [&str; 3] = ["/introspect", "/revoke", "/revoke/subject"];
 
@@ -147,13 +147,11 @@ async fn two_authentication_methods_at_once_are_a_bad_request() {
 async fn repeated_failures_are_limited_per_client_and_per_source() {
     let app = TestApp::spawn_with(Backend::Memory, |s| s.client_auth.max_failures = 5).await;
     let t = token("alice");
-    let from = |ip: &str| {
-        reqwest::Client::builder()
-            .local_address(Some(ip.parse().unwrap()))
-            .build()
-            .unwrap()
-    };
-    let (a, b, c) = (from("127.0.0.2"), from("127.0.0.3"), from("127.0.0.4"));
+    let (a, b, c) = (
+        client_from("127.0.0.2"),
+        client_from("127.0.0.3"),
+        client_from("127.0.0.4"),
+    );
     let introspect = |client: &reqwest::Client, id: &str, secret: &str| {
         client
             .post(format!("{}/introspect", app.address))
@@ -206,4 +204,61 @@ async fn repeated_failures_are_limited_per_client_and_per_source() {
         app.requests_total("introspect", "invalid_client").await,
         10.0
     );
+}
+
+/// `X-Forwarded-For` names the source only when a trusted proxy sent it (`server.trusted_proxies`).
+#[tokio::test]
+async fn forged_forwarded_for_neither_spreads_failures_nor_locks_out_an_innocent() {
+    let app = TestApp::spawn_with(Backend::Memory, |s| {
+        s.client_auth.max_failures = 3;
+        s.server.trusted_proxies = vec!["127.0.0.5".into()];
+    })
+    .await;
+    let t = token("alice");
+    let (attacker, proxy) = (client_from("127.0.0.6"), client_from("127.0.0.5"));
+    let introspect = |client: &reqwest::Client, forwarded: &str, id: &str, secret: &str| {
+        client
+            .post(format!("{}/introspect", app.address))
+            .basic_auth(id, Some(secret))
+            .header("x-forwarded-for", forwarded)
+            .form(&[("token", t.as_str())])
+            .send()
+    };
+    // An untrusted peer claims a new address with every guess (and a new id, so that only the
+    // source limit can stop it): its own address is locked all the same.
+    for (i, id) in ["g1", "g2", "g3"].iter().enumerate() {
+        let fake = format!("198.51.100.{i}");
+        assert_invalid_client(introspect(&attacker, &fake, id, "guess").await.unwrap()).await;
+    }
+    let res = introspect(&attacker, "198.51.100.200", "other", "other-secret")
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        429,
+        "the forged addresses did not spread the failures"
+    );
+    // It named an innocent address every time: the innocent, behind the trusted proxy, is
+    // not locked out (nor is any of the fake addresses).
+    for innocent in ["198.51.100.0", "198.51.100.1", "198.51.100.2"] {
+        let res = introspect(&proxy, innocent, "other", "other-secret")
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{innocent} was locked out by a forgery");
+    }
+    // Through the trusted proxy, the forwarded address is the source: failures lock that
+    // client (its forged left-hand entries are ignored), not the proxy's other clients.
+    for id in ["h1", "h2", "h3"] {
+        let chain = format!("6.6.6.{}, 203.0.113.9", id.len());
+        assert_invalid_client(introspect(&proxy, &chain, id, "guess").await.unwrap()).await;
+    }
+    let res = introspect(&proxy, "203.0.113.9", "other", "other-secret")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    let res = introspect(&proxy, "203.0.113.10", "other", "other-secret")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(app.requests_total("introspect", "rate_limited").await, 2.0);
 }

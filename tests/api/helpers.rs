@@ -87,6 +87,8 @@ secret = "other-secret"
 
 pub struct TestApp {
     pub address: String,
+    /// The ext_authz gRPC port, when the test set `server.grpc_listen`.
+    pub grpc_port: Option<u16>,
     pub client: reqwest::Client,
     pub redis: Option<TestRedis>,
 }
@@ -140,9 +142,11 @@ impl TestApp {
             .await
             .expect("the test application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let grpc_port = app.grpc_port();
         tokio::spawn(app.run_until_stopped());
         TestApp {
             address,
+            grpc_port,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -275,6 +279,14 @@ impl TestApp {
 }
 
 /// Standard claims for `sub`: issued now, valid an hour, right issuer and audience.
+/// A client whose requests come from `ip` (any 127.0.0.0/8 address works on loopback).
+pub fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(Some(ip.parse().expect("an IP address")))
+        .build()
+        .expect("a client bound to a local address")
+}
+
 pub fn claims(sub: &str) -> Map<String, Value> {
     let now = unix_now();
     json!({

@@ -17,6 +17,7 @@ mod corpus;
 mod data_loss;
 mod durability;
 mod fleet;
+mod grpc;
 mod health;
 mod introspect;
 mod jwks;

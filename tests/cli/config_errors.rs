@@ -16,6 +16,8 @@ fn bad_configuration_exits_with_one_line_naming_the_key() {
         (hs_config() + "[store]\non_error = \"sometimes\"\n", vec![], "store.on_error"),
         (hs_config() + "[store]\nredis_url = \"not a url\"\n", vec![], "store.redis_url"),
         (hs_config().replace("127.0.0.1:0", "localhost"), vec![], "server.listen"),
+        (hs_config().replace("[server]", "[server]\ngrpc_listen = \"localhost:9191\""), vec![], "server.grpc_listen"),
+        (hs_config().replace("[server]", "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/33\"]"), vec![], "server.trusted_proxies[1]"),
         (hs_config(), vec![("INTROSPECTD__JWT__LEEWAY_SECS", "abc")], "jwt.leeway_secs"),
         (hs_config() + "[[clients]]\nid = \"gw\"\nsecret = \"x\"\n", vec![], "clients[1].id"),
         (base_config(&format!("hmac_secret = \"{SECRET}\"")).replace("[[clients]]\nid = \"gw\"\nsecret = \"cli-client-secret-xyz\"\n", ""), vec![], "clients"),

@@ -272,3 +272,119 @@ fn the_redis_address_is_logged_without_its_password() {
         "the password reached the logs:\n{logs}"
     );
 }
+
+/// The decision's log line names the original method and URI that a trusted proxy forwarded
+/// (credential parameters redacted) or that Envoy put in its CheckRequest; forwarded headers
+/// from anyone else are not believed; the token is never logged.
+#[tokio::test]
+async fn decisions_log_the_original_request_from_trusted_proxies_only() {
+    use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+    use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+    use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
+
+    let dir = Dir::new();
+    let config = dir.write(
+        "c.toml",
+        &hs_config().replace(
+            "[server]",
+            "[server]\ngrpc_listen = \"127.0.0.1:0\"\ntrusted_proxies = [\"127.0.0.5/32\"]",
+        ),
+    );
+    let server = serve(
+        &config,
+        &[
+            ("INTROSPECTD__LOG__LEVEL", "debug"),
+            ("INTROSPECTD__LOG__FORMAT", "json"),
+        ],
+    );
+    let token = mint(&config, "alice");
+    let from = |ip: &str| {
+        reqwest::Client::builder()
+            .local_address(Some(ip.parse().unwrap()))
+            .build()
+            .unwrap()
+    };
+    for (client, uri) in [
+        (
+            from("127.0.0.5"),
+            "/trusted/orders?page=2&access_token=query-secret",
+        ),
+        (from("127.0.0.6"), "/forged/path"),
+    ] {
+        let res = client
+            .get(format!("{}/auth", server.base))
+            .bearer_auth(&token)
+            .header("x-forwarded-method", "DELETE")
+            .header("x-forwarded-uri", uri)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let channel =
+        tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{}", server.grpc_port()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let http = HttpRequest {
+        method: "PUT".into(),
+        path: "/envoy/items?id_token=grpc-secret".into(),
+        headers: [("authorization".to_string(), format!("Bearer {token}"))].into(),
+        ..Default::default()
+    };
+    let request = CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                http: Some(http),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    };
+    let answer = AuthorizationClient::new(channel)
+        .check(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.status.unwrap().code, 0);
+    let logs = server.stop();
+    let decisions: Vec<Value> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["fields"]["message"] == "request")
+        .filter(|line| {
+            matches!(
+                line["fields"]["endpoint"].as_str(),
+                Some("auth" | "ext_authz_grpc")
+            )
+        })
+        .map(|line| line["fields"].clone())
+        .collect();
+    assert_eq!(decisions.len(), 3, "{logs}");
+    assert_eq!(decisions[0]["original_method"], "DELETE");
+    assert_eq!(
+        decisions[0]["original_uri"],
+        "/trusted/orders?page=2&access_token=[redacted]"
+    );
+    assert_eq!(
+        decisions[1]["original_method"],
+        Value::Null,
+        "forged: {logs}"
+    );
+    assert_eq!(decisions[1]["original_uri"], Value::Null, "forged: {logs}");
+    assert_eq!(decisions[2]["endpoint"], "ext_authz_grpc");
+    assert_eq!(decisions[2]["original_method"], "PUT");
+    assert_eq!(
+        decisions[2]["original_uri"],
+        "/envoy/items?id_token=[redacted]"
+    );
+    for secret in [
+        token.as_str(),
+        "query-secret",
+        "grpc-secret",
+        "/forged/path",
+    ] {
+        assert!(!logs.contains(secret), "logged: {secret}");
+    }
+}

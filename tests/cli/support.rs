@@ -106,6 +106,15 @@ impl Server {
 }
 
 impl Server {
+    /// The ext_authz gRPC port from its start-up log line (logged before the HTTP one).
+    pub fn grpc_port(&self) -> u16 {
+        let logs = self.logs.lock().unwrap();
+        logs.lines()
+            .filter(|line| line.contains("ext_authz gRPC listening"))
+            .find_map(port_field)
+            .unwrap_or_else(|| panic!("no gRPC listening line: {logs}"))
+    }
+
     /// Waits (bounded) for the process to exit by itself, asserts success, returns its logs.
     pub fn stop_after_exit(mut self, limit: Duration) -> String {
         let deadline = std::time::Instant::now() + limit;
@@ -140,6 +149,11 @@ pub fn listening_port(line: &str) -> Option<u16> {
     if !line.contains("introspectd listening") {
         return None;
     }
+    port_field(line)
+}
+
+/// The `port` field of a log line, text (`port=N`) or JSON (`"port":N`).
+fn port_field(line: &str) -> Option<u16> {
     let rest = line
         .split("port=")
         .nth(1)

@@ -1,6 +1,6 @@
 //! The adversarial token corpus: over 10,000 tokens in over 40 mutation classes, generated from a
 //! fixed seed. Every one must be inactive on /introspect (byte-exact), 401 invalid_token on
-//! /auth, and cost zero Redis commands; no `jku`/`x5u` URL may ever be fetched. Algorithm
+//! /auth and over Envoy's gRPC ext_authz, and cost zero Redis commands; no `jku`/`x5u` URL may ever be fetched. Algorithm
 //! confusion (an HMAC token keyed with the server's public key) is tested against RS256 and
 //! ES256 servers.
 
@@ -17,6 +17,10 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use reqwest::header::HeaderValue;
 use serde_json::json;
 
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+
+use crate::grpc::check_request;
 use crate::helpers::{test_settings, TestApp, SECRET};
 use generate::{b64, claims, raw, valid, Generator, Rng, PER_CLASS};
 
@@ -30,7 +34,12 @@ fn classes(listener_port: u16) -> Vec<(&'static str, Generator)> {
 #[tokio::test]
 async fn every_corpus_token_is_inactive_on_both_endpoints_and_costs_no_redis_command() {
     // The MGET path, where any store lookup would show as a Redis command.
-    let app = TestApp::spawn_with(Backend::Redis, crate::helpers::mirror_off).await;
+    let app = TestApp::spawn_with(Backend::Redis, |s| {
+        crate::helpers::mirror_off(s);
+        crate::grpc::grpc_on(s);
+    })
+    .await;
+    let grpc = AuthorizationClient::new(app.grpc_channel().await);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let classes = classes(listener.local_addr().unwrap().port());
@@ -53,7 +62,24 @@ async fn every_corpus_token_is_inactive_on_both_endpoints_and_costs_no_redis_com
         for (class, token) in chunk {
             let (class, token) = (*class, token.clone());
             let (client, base) = (app.client.clone(), app.address.clone());
+            let mut grpc = grpc.clone();
             set.spawn(async move {
+                // Envoy over gRPC carries any string: every token, even those no HTTP header
+                // can carry, gets the /auth answer.
+                let bearer = format!("Bearer {token}");
+                let request = check_request(&[("authorization", &bearer)], &[], false);
+                let checked = grpc.check(request).await.expect("a decision").into_inner();
+                assert_eq!(checked.status.unwrap().code, 16, "{class}: {token}");
+                let Some(HttpResponse::DeniedResponse(denied)) = checked.http_response else {
+                    panic!("{class}: not denied");
+                };
+                assert_eq!(denied.status.unwrap().code, 401, "{class}");
+                let mut challenge = denied.headers.iter().filter_map(|h| h.header.as_ref());
+                let challenge = challenge.find(|h| h.key == "www-authenticate").unwrap();
+                assert_eq!(
+                    challenge.value, r#"Bearer realm="introspectd", error="invalid_token""#,
+                    "{class}: {token}"
+                );
                 let res = client
                     .post(format!("{base}/introspect"))
                     .basic_auth(
@@ -110,7 +136,8 @@ async fn every_corpus_token_is_inactive_on_both_endpoints_and_costs_no_redis_com
     assert_eq!(app.metric("introspectd_token_cache_hits_total").await, 0.0);
     println!(
         "corpus: {} tokens in {} classes, all inactive on /introspect, {} also 401 on /auth \
-         ({not_sendable_as_header} hold characters no header can carry), 0 Redis commands",
+         ({not_sendable_as_header} hold characters no header can carry), all 401 over gRPC, \
+         0 Redis commands",
         corpus.len(),
         classes.len(),
         corpus.len() - not_sendable_as_header
