@@ -56,7 +56,8 @@ $(VENV)/.installed: .ci/requirements.txt
 	touch $@
 
 # The deployment files: Dockerfile (hadolint; no Docker engine here, so it is linted, not built),
-# YAML style, Kubernetes schemas, the Envoy settings the /auth tests rely on, the Secrets behind
+# YAML style, Kubernetes schemas, the Envoy settings the /auth and gRPC tests rely on, the
+# Caddyfile (caddy fmt and validate), the Secrets behind
 # every file the Kubernetes configuration names, Prometheus config
 # and rules. docker-compose.yml gets yamllint only (no compose plugin here).
 deploy-check: $(VENV)/.installed promtool
@@ -64,6 +65,9 @@ deploy-check: $(VENV)/.installed promtool
 	$(VENV)/bin/yamllint --strict deploy/
 	$(VENV)/bin/kubernetes-validate --strict --quiet -k $(KUBERNETES_VERSION) deploy/kubernetes/*.yaml
 	$(VENV)/bin/python deploy/envoy/check_envoy.py
+	$(VENV)/bin/caddy fmt --diff deploy/caddy/Caddyfile >/dev/null
+	HOME=$(CURDIR)/.tools/caddy XDG_DATA_HOME=$(CURDIR)/.tools/caddy XDG_CONFIG_HOME=$(CURDIR)/.tools/caddy \
+		$(VENV)/bin/caddy validate --adapter caddyfile --config deploy/caddy/Caddyfile 2>/dev/null
 	$(VENV)/bin/python deploy/kubernetes/check_secrets.py
 	$(PROMTOOL) check config deploy/prometheus/prometheus.yml
 	$(PROMTOOL) check rules deploy/prometheus/alerts.yml
@@ -74,7 +78,7 @@ fmt-check:
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
-unit-and-integration:
+unit-and-integration: $(VENV)/.installed
 	$(CARGO) test --all-targets
 	@# The chaos and fleet tests print their figures: run on their own, with output shown.
 	$(CARGO) test --test api -- --ignored --nocapture --test-threads=1

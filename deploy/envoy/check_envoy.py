@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Checks deploy/envoy/envoy.yaml against the /auth contract the tests exercise.
+"""Checks deploy/envoy/envoy.yaml and envoy-grpc.yaml against the contract the tests exercise.
 
-Envoy cannot run on the test machines, so this holds the shipped configuration to what
-tests/api/auth.rs proves of introspectd: the path prefix, fail-closed behaviour, a timeout
-introspectd's store timeout fits in, the request headers /auth reads, and exactly the identity
-headers it sets (read from src/gateway.rs, so the two cannot drift apart).
+Envoy cannot run on the test machines, so this holds the shipped configurations to what
+tests/api/auth.rs (HTTP) and tests/api/grpc.rs (gRPC) prove of introspectd: the path prefix or
+the gRPC service, fail-closed behaviour, a timeout introspectd's store timeout fits in, the
+request headers introspectd reads, exactly the identity headers it sets (read from
+src/gateway/mod.rs, so the two cannot drift apart), and the per-route scope's context extension
+(read from src/grpc/authz.rs).
 """
 import pathlib
 import re
@@ -16,28 +18,32 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def exact(patterns):
-    return {p["exact"] for p in patterns["patterns"]}
+    return {p["exact"] for p in patterns["patterns"] if "exact" in p}
 
 
-def main():
-    config = yaml.safe_load((ROOT / "deploy/envoy/envoy.yaml").read_text())
+def ext_authz(config):
+    """The HTTP connection manager and its ext_authz filter's settings."""
     hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     filters = {f["name"]: f.get("typed_config", {}) for f in hcm["http_filters"]}
-    authz = filters["envoy.filters.http.ext_authz"]
+    return hcm, filters["envoy.filters.http.ext_authz"]
+
+
+def seconds(duration):
+    return float(duration.rstrip("s"))
+
+
+def check_timeout(expect, timeout):
+    expect(0.1 < timeout <= 0.2,
+           "timeout must exceed store.command_timeout_ms (100 ms) and stay within 200 ms")
+
+
+def check_http(config, identity, expect):
+    hcm, authz = ext_authz(config)
     service = authz["http_service"]
-    rust = (ROOT / "src/gateway.rs").read_text()
-    standard = re.search(r"STANDARD_HEADERS: \[&str; \d+\] = \[(.*?)\];", rust, re.S).group(1)
-    identity = set(re.findall(r'"(x-auth-[a-z-]+)"', standard))
-    problems = []
-
-    def expect(ok, what):
-        if not ok:
-            problems.append(what)
-
     expect(authz.get("failure_mode_allow") is False, "failure_mode_allow must be false")
     expect(service.get("path_prefix") == "/auth", "path_prefix must be /auth")
-    timeout = float(service["server_uri"]["timeout"].rstrip("s"))
-    expect(0.1 < timeout <= 0.2, "timeout must exceed store.command_timeout_ms (100 ms) and stay within 200 ms")
+    timeout = seconds(service["server_uri"]["timeout"])
+    check_timeout(expect, timeout)
     expect({"authorization", "cookie", "x-required-scope"} <= exact(authz["allowed_headers"]),
            "allowed_headers must include authorization, cookie and x-required-scope")
     response = service["authorization_response"]
@@ -49,12 +55,72 @@ def main():
     expect(names.index("envoy.filters.http.header_mutation") < names.index("envoy.filters.http.ext_authz"),
            "header_mutation must run before ext_authz so X-Required-Scope reaches /auth")
     expect(names[-1] == "envoy.filters.http.router", "the router must be the last filter")
-    if problems:
+    return timeout
+
+
+def check_grpc(config, identity, extension, expect):
+    hcm, authz = ext_authz(config)
+    expect(authz.get("transport_api_version") == "V3", "transport_api_version must be V3")
+    expect(authz.get("failure_mode_allow") is False, "failure_mode_allow must be false")
+    expect("http_service" not in authz, "a gRPC ext_authz has no http_service")
+    grpc = authz["grpc_service"]
+    timeout = seconds(grpc["timeout"])
+    check_timeout(expect, timeout)
+    patterns = authz["allowed_headers"]["patterns"]
+    expect({"authorization", "cookie", "x-required-scope"} <= exact(authz["allowed_headers"]),
+           "allowed_headers must include authorization, cookie and x-required-scope")
+    prefixes = [p["prefix"] for p in patterns if "prefix" in p]
+    expect(all(any(h.startswith(p) for p in prefixes) for h in identity),
+           "allowed_headers must let the identity headers through, so forged ones are removed")
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    cluster = clusters.get(grpc["envoy_grpc"]["cluster_name"])
+    expect(cluster is not None, "grpc_service must name a defined cluster")
+    if cluster is not None:
+        options = cluster.get("typed_extension_protocol_options", {}).get(
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions", {})
+        expect("http2_protocol_options" in options.get("explicit_http_config", {}),
+               "the introspectd cluster must speak HTTP/2 (gRPC)")
+        health = [h["grpc_health_check"] for h in cluster.get("health_checks", [])]
+        expect(health == [{"service_name": "envoy.service.auth.v3.Authorization"}],
+               "the cluster's health check must be grpc.health.v1 for the Authorization service")
+    routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    scoped = [r["typed_per_filter_config"]["envoy.filters.http.ext_authz"]["check_settings"]
+              ["context_extensions"] for r in routes
+              if "check_settings" in r.get("typed_per_filter_config", {})
+              .get("envoy.filters.http.ext_authz", {})]
+    expect(scoped and all(set(c) == {extension} for c in scoped),
+           f"per-route scopes must use the context extension {extension!r}")
+    names = [f["name"] for f in hcm["http_filters"]]
+    expect(names[-1] == "envoy.filters.http.router", "the router must be the last filter")
+    return timeout
+
+
+def main():
+    rust = (ROOT / "src/gateway/mod.rs").read_text()
+    standard = re.search(r"STANDARD_HEADERS: \[&str; \d+\] = \[(.*?)\];", rust, re.S).group(1)
+    identity = set(re.findall(r'"(x-auth-[a-z-]+)"', standard))
+    authz_rs = (ROOT / "src/grpc/authz.rs").read_text()
+    extension = re.search(r'SCOPE_EXTENSION: &str = "([^"]+)"', authz_rs).group(1)
+    failed = False
+    for name, check in [
+        ("envoy.yaml", lambda c, e: check_http(c, identity, e)),
+        ("envoy-grpc.yaml", lambda c, e: check_grpc(c, identity, extension, e)),
+    ]:
+        config = yaml.safe_load((ROOT / "deploy/envoy" / name).read_text())
+        problems = []
+
+        def expect(ok, what):
+            if not ok:
+                problems.append(what)
+
+        timeout = check(config, expect)
         for p in problems:
-            print(f"envoy.yaml: {p}", file=sys.stderr)
-        return 1
-    print(f"envoy.yaml: ok ({len(identity)} identity headers, timeout {timeout}s)")
-    return 0
+            print(f"{name}: {p}", file=sys.stderr)
+        if problems:
+            failed = True
+        else:
+            print(f"{name}: ok ({len(identity)} identity headers, timeout {timeout}s)")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -5,15 +5,13 @@
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use introspectd::config::Backend;
 use serde_json::json;
 
 use crate::helpers::{free_port, token, token_with, TempDir, TestApp};
+use crate::upstream::spawn_upstream;
 
 struct TestNginx {
     port: u16,
@@ -129,42 +127,6 @@ impl Drop for TestNginx {
     }
 }
 
-/// The protected API: counts requests and echoes the identity nginx forwarded.
-async fn echo(req: HttpRequest, hits: web::Data<AtomicUsize>) -> HttpResponse {
-    hits.fetch_add(1, Ordering::SeqCst);
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-")
-            .to_owned()
-    };
-    HttpResponse::Ok().json(json!({
-        "subject": header("x-auth-subject"),
-        "scope": header("x-auth-scope"),
-        "authorization_seen": req.headers().contains_key("authorization"),
-    }))
-}
-
-async fn spawn_upstream() -> (u16, Arc<AtomicUsize>) {
-    let hits = web::Data::new(AtomicUsize::new(0));
-    let counter = hits.clone().into_inner();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(hits.clone())
-            .default_service(web::to(echo))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
-    (port, counter)
-}
-
 async fn get(client: &reqwest::Client, url: &str, token: Option<&str>) -> reqwest::Response {
     let mut req = client.get(url);
     if let Some(t) = token {
@@ -177,9 +139,9 @@ async fn get(client: &reqwest::Client, url: &str, token: Option<&str>) -> reqwes
 async fn nginx_auth_request_allows_only_active_tokens_with_the_right_scope() {
     // The MGET path: "Redis down" is then down at once (a mirror would absorb it for a lease).
     let mut app = TestApp::spawn_with(Backend::Redis, crate::helpers::mirror_off).await;
-    let (app_port, hits) = spawn_upstream().await;
+    let upstream = spawn_upstream().await;
     let introspectd_port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
-    let nginx = TestNginx::start(introspectd_port, app_port);
+    let nginx = TestNginx::start(introspectd_port, upstream.port);
     let client = reqwest::Client::new();
     let api = nginx.url("/api/orders");
     let admin = nginx.url("/api/admin/users");
@@ -191,7 +153,7 @@ async fn nginx_auth_request_allows_only_active_tokens_with_the_right_scope() {
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["subject"], "alice");
     assert_eq!(body["scope"], "read write");
-    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert_eq!(upstream.hits(), 1);
 
     // A client cannot forge the identity header.
     let res = client
@@ -205,7 +167,7 @@ async fn nginx_auth_request_allows_only_active_tokens_with_the_right_scope() {
         res.json::<serde_json::Value>().await.unwrap()["subject"],
         "alice"
     );
-    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert_eq!(upstream.hits(), 2);
 
     // No token, a bad token and a revoked token: 401 with the Bearer challenge.
     let revoked = token("bob");
@@ -234,7 +196,7 @@ async fn nginx_auth_request_allows_only_active_tokens_with_the_right_scope() {
         assert_eq!(res.headers()["www-authenticate"], challenge, "{what}");
     }
     assert_eq!(
-        hits.load(Ordering::SeqCst),
+        upstream.hits(),
         2,
         "denied requests never reach the upstream"
     );
@@ -253,15 +215,15 @@ async fn nginx_auth_request_allows_only_active_tokens_with_the_right_scope() {
         res.json::<serde_json::Value>().await.unwrap()["subject"],
         "carol"
     );
-    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    assert_eq!(upstream.hits(), 3);
 
     // Redis down: an error at the client, nothing reaches the upstream.
     app.redis_mut().stop();
     let res = get(&client, &api, Some(&valid)).await;
     assert_eq!(res.status(), 500);
-    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    assert_eq!(upstream.hits(), 3);
 
     app.redis_mut().restart();
     assert_eq!(get(&client, &api, Some(&valid)).await.status(), 200);
-    assert_eq!(hits.load(Ordering::SeqCst), 4);
+    assert_eq!(upstream.hits(), 4);
 }
