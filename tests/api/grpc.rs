@@ -382,10 +382,20 @@ async fn store_down_is_unavailable_with_retry_after_and_health_not_serving() {
         1.0
     );
 
+    // Recovery: health turns SERVING again (polled, bounded: a loaded test machine may need
+    // more than the first probe's timeout to reconnect), then checks are allowed.
     app.redis_mut().restart();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while health.check(status("")).await.unwrap().into_inner().status
+        != ServingStatus::Serving as i32
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health never recovered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(app.check(Some(&t), &[], &[]).await.code, OK);
-    let answer = health.check(status("")).await.unwrap().into_inner();
-    assert_eq!(answer.status, ServingStatus::Serving as i32);
     assert_eq!(
         watch.message().await.unwrap().unwrap().status,
         ServingStatus::Serving as i32

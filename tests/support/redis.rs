@@ -152,12 +152,16 @@ impl TestRedis {
             }
             // Only our own server counts: another one may listen on a reused port. And only
             // once it has loaded its AOF: until then it answers most commands with LOADING.
+            // Its own "Ready to accept connections" log line is the proof: INFO's loading:0
+            // has been seen between the AOF's base and incremental files.
             if let Ok(mut conn) = self.client().get_connection() {
                 let info = redis::cmd("INFO")
                     .arg("server")
                     .arg("persistence")
                     .query::<String>(&mut conn);
-                if info.is_ok_and(|i| i.contains(&own) && i.contains("loading:0\r\n")) {
+                if info.is_ok_and(|i| i.contains(&own) && i.contains("loading:0\r\n"))
+                    && self.logged_ready(child.id())
+                {
                     self.child = Some(child);
                     return true;
                 }
@@ -169,6 +173,14 @@ impl TestRedis {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Whether the server with this pid logged that it is ready (after loading its data).
+    fn logged_ready(&self, pid: u32) -> bool {
+        let log = std::fs::read_to_string(self.dir.0.join("redis.log")).unwrap_or_default();
+        let own = format!("{pid}:");
+        log.lines()
+            .any(|l| l.starts_with(&own) && l.contains("Ready to accept connections"))
     }
 
     pub fn url(&self) -> String {
