@@ -57,14 +57,18 @@ $(VENV)/.installed: .ci/requirements.txt
 
 # The deployment files: Dockerfile (hadolint; no Docker engine here, so it is linted, not built),
 # YAML style, Kubernetes schemas, the Envoy settings the /auth and gRPC tests rely on, the
-# Caddyfile (caddy fmt and validate), the Secrets behind
+# Caddyfile (caddy fmt and validate), the Istio example (its ConfigMaps by schema, its CRDs by
+# check_istio.py: no Istio CRD schema here) and the ingress-nginx annotations, the Secrets behind
 # every file the Kubernetes configuration names, Prometheus config
 # and rules. docker-compose.yml gets yamllint only (no compose plugin here).
 deploy-check: $(VENV)/.installed promtool
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/yamllint --strict deploy/
 	$(VENV)/bin/kubernetes-validate --strict --quiet -k $(KUBERNETES_VERSION) deploy/kubernetes/*.yaml
+	$(VENV)/bin/kubernetes-validate --strict --quiet -k $(KUBERNETES_VERSION) deploy/istio/mesh-config.yaml deploy/istio/introspectd-grpc.env.yaml
 	$(VENV)/bin/python deploy/envoy/check_envoy.py
+	$(VENV)/bin/python deploy/istio/check_istio.py
+	$(VENV)/bin/python deploy/kubernetes/check_ingress.py
 	$(VENV)/bin/caddy fmt --diff deploy/caddy/Caddyfile >/dev/null
 	HOME=$(CURDIR)/.tools/caddy XDG_DATA_HOME=$(CURDIR)/.tools/caddy XDG_CONFIG_HOME=$(CURDIR)/.tools/caddy \
 		$(VENV)/bin/caddy validate --adapter caddyfile --config deploy/caddy/Caddyfile 2>/dev/null

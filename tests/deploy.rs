@@ -77,12 +77,9 @@ fn kubernetes_configmap_loads_with_the_secret_mounted() {
     introspectd::token::Verifier::from_settings(&s.jwt).expect("the configured keys are usable");
 }
 
-/// Every fenced block of docs/integrations.md stands in a file under deploy/ (compared line by
-/// line, ignoring indentation, since snippets are shown dedented).
-#[test]
-fn integration_snippets_are_copied_from_deploy() {
-    let section = std::fs::read_to_string(root().join("docs/integrations.md")).unwrap();
-    let mut deploy_files = Vec::new();
+/// The text of every file under deploy/, each as trimmed lines.
+fn deploy_files() -> Vec<(String, Vec<String>)> {
+    let mut files = Vec::new();
     let mut stack = vec![root().join("deploy")];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -90,29 +87,84 @@ fn integration_snippets_are_copied_from_deploy() {
             if path.is_dir() {
                 stack.push(path);
             } else if let Ok(text) = std::fs::read_to_string(&path) {
-                deploy_files.push(text);
+                let name = path.strip_prefix(root()).unwrap().display().to_string();
+                files.push((name, trimmed(&text)));
             }
         }
     }
-    let trimmed =
-        |text: &str| -> Vec<String> { text.lines().map(|l| l.trim().to_owned()).collect() };
-    let files: Vec<Vec<String>> = deploy_files.iter().map(|t| trimmed(t)).collect();
-    let mut blocks = 0;
-    for block in section.split("```").skip(1).step_by(2) {
-        let body = block.split_once('\n').map_or("", |(_, b)| b);
-        let lines = trimmed(body.trim_end());
-        assert!(
+    files.sort();
+    files
+}
+
+fn trimmed(text: &str) -> Vec<String> {
+    text.lines().map(|l| l.trim().to_owned()).collect()
+}
+
+/// For each fenced block of `text`, the deploy/ file it stands in verbatim (compared line by
+/// line, ignoring indentation, since snippets are shown dedented); panics naming `what` when a
+/// block stands in none.
+fn snippet_sources(what: &str, text: &str) -> Vec<String> {
+    let files = deploy_files();
+    text.split("```")
+        .skip(1)
+        .step_by(2)
+        .map(|block| {
+            let body = block.split_once('\n').map_or("", |(_, b)| b);
+            let lines = trimmed(body.trim_end());
             files
                 .iter()
-                .any(|f| f.windows(lines.len()).any(|w| w == lines.as_slice())),
-            "docs/integrations.md snippet not found verbatim in deploy/:\n{body}"
+                .find(|(_, f)| f.windows(lines.len()).any(|w| w == lines.as_slice()))
+                .map(|(name, _)| name.clone())
+                .unwrap_or_else(|| panic!("{what} snippet not found verbatim in deploy/:\n{body}"))
+        })
+        .collect()
+}
+
+#[test]
+fn integration_snippets_are_copied_from_deploy() {
+    let docs = std::fs::read_to_string(root().join("docs/integrations.md")).unwrap();
+    let sources = snippet_sources("docs/integrations.md", &docs);
+    for file in [
+        "deploy/nginx/introspectd.conf",
+        "deploy/envoy/envoy.yaml",
+        "deploy/envoy/envoy-grpc.yaml",
+        "deploy/istio/mesh-config.yaml",
+        "deploy/istio/authorization-policy.yaml",
+        "deploy/traefik/dynamic.yml",
+        "deploy/caddy/Caddyfile",
+        "deploy/kubernetes/ingress-nginx.yaml",
+        "deploy/kubernetes/deployment.yaml",
+        "deploy/prometheus/alerts.yml",
+    ] {
+        assert!(
+            sources.iter().any(|s| s == file),
+            "docs/integrations.md shows nothing of {file}"
         );
-        blocks += 1;
     }
-    assert!(
-        blocks >= 5,
-        "expected the nginx, Envoy, Kubernetes and Prometheus snippets"
-    );
+}
+
+/// The README's "Integrations" section shows a snippet of every gateway's shipped
+/// configuration, each copied from deploy/.
+#[test]
+fn readme_integration_snippets_are_copied_from_deploy() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .split_once("\n## Integrations\n")
+        .and_then(|(_, rest)| rest.split("\n## ").next())
+        .expect("the README has an Integrations section");
+    let sources = snippet_sources("README Integrations", section);
+    for file in [
+        "deploy/envoy/envoy-grpc.yaml",
+        "deploy/istio/mesh-config.yaml",
+        "deploy/traefik/dynamic.yml",
+        "deploy/caddy/Caddyfile",
+        "deploy/kubernetes/ingress-nginx.yaml",
+    ] {
+        assert!(
+            sources.iter().any(|s| s == file),
+            "the README's Integrations section shows nothing of {file}"
+        );
+    }
 }
 
 /// Every TOML example in docs/identity-providers.md is valid configuration.
@@ -334,4 +386,14 @@ fn managed_redis_provider_examples_load() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(loaded.len(), 3);
+}
+
+/// deploy/istio/introspectd-grpc.env.yaml turns on the sidecar's gRPC ext_authz listener, on
+/// loopback, at the address Istio's provider and deploy/envoy/envoy-grpc.yaml call.
+#[test]
+fn the_grpc_overlay_turns_on_ext_authz_on_loopback() {
+    let settings = sidecar_settings(overlay_env("deploy/istio/introspectd-grpc.env.yaml"), &[]);
+    assert_eq!(settings.server.grpc_listen, "127.0.0.1:9191");
+    let plain = sidecar_settings(vec![], &[]);
+    assert_eq!(plain.server.grpc_listen, "", "off unless configured");
 }

@@ -9,12 +9,13 @@ src/gateway/mod.rs, so the two cannot drift apart), and the per-route scope's co
 (read from src/grpc/authz.rs).
 """
 import pathlib
-import re
 import sys
 
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "deploy"))
+from contract import identity_headers, report, scope_extension  # noqa: E402
 
 
 def exact(patterns):
@@ -96,12 +97,9 @@ def check_grpc(config, identity, extension, expect):
 
 
 def main():
-    rust = (ROOT / "src/gateway/mod.rs").read_text()
-    standard = re.search(r"STANDARD_HEADERS: \[&str; \d+\] = \[(.*?)\];", rust, re.S).group(1)
-    identity = set(re.findall(r'"(x-auth-[a-z-]+)"', standard))
-    authz_rs = (ROOT / "src/grpc/authz.rs").read_text()
-    extension = re.search(r'SCOPE_EXTENSION: &str = "([^"]+)"', authz_rs).group(1)
-    failed = False
+    identity = identity_headers()
+    extension = scope_extension()
+    failed = 0
     for name, check in [
         ("envoy.yaml", lambda c, e: check_http(c, identity, e)),
         ("envoy-grpc.yaml", lambda c, e: check_grpc(c, identity, extension, e)),
@@ -114,13 +112,8 @@ def main():
                 problems.append(what)
 
         timeout = check(config, expect)
-        for p in problems:
-            print(f"{name}: {p}", file=sys.stderr)
-        if problems:
-            failed = True
-        else:
-            print(f"{name}: ok ({len(identity)} identity headers, timeout {timeout}s)")
-    return 1 if failed else 0
+        failed |= report(name, problems, f"{len(identity)} identity headers, timeout {timeout}s")
+    return failed
 
 
 if __name__ == "__main__":
