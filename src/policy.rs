@@ -12,7 +12,16 @@ use crate::metrics::{Metrics, Outcome};
 use crate::token::{Inactive, StoreKeys, VerifiedToken, Verifier};
 
 use crate::readiness::NotReady;
-use crate::store::{Keys, Store, StoreError};
+use crate::store::{Keys, LookupKeys, NotBefore, Raised, Store, StoreError};
+
+/// A revocation to apply once: the issuer and `jti` of the logout token or security event that
+/// asked for it, remembered for `ttl_ms` so that a replay within that time writes nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Once<'a> {
+    pub iss: &'a str,
+    pub jti: &'a str,
+    pub ttl_ms: u64,
+}
 
 /// The answer to "is this token good now?".
 #[derive(Debug)]
@@ -102,7 +111,11 @@ impl Introspector {
         };
         let keys = verified.store_keys(|| self.store_keys(&verified));
         let lookup = self
-            .timed(self.store.lookup(&keys.token, keys.subject.as_deref()))
+            .timed(self.store.lookup(LookupKeys {
+                token: &keys.token,
+                subject: keys.subject.as_deref(),
+                session: keys.session.as_deref(),
+            }))
             .await;
         match lookup {
             Ok(found) => {
@@ -112,6 +125,8 @@ impl Introspector {
                     Verdict::Inactive(Inactive::Revoked)
                 } else if found.subject_not_before.is_some_and(issued_before) {
                     Verdict::Inactive(Inactive::SubjectRevoked)
+                } else if found.session_not_before.is_some_and(issued_before) {
+                    Verdict::Inactive(Inactive::SessionRevoked)
                 } else if found.global_not_before > 0 && issued_before(found.global_not_before) {
                     Verdict::Inactive(Inactive::StoreReset)
                 } else {
@@ -164,28 +179,95 @@ impl Introspector {
         Ok(Revocation::Stored)
     }
 
-    /// The store keys of a verified token (its entry and its subject's).
+    /// The store keys of a verified token (its entry, its subject's and its session's).
     fn store_keys(&self, verified: &VerifiedToken) -> StoreKeys {
         let sub = verified.sub();
         StoreKeys {
             token: self.keys.token(sub, verified.id()),
             subject: sub.map(|s| self.keys.subject(s)),
+            session: verified.sid().map(|sid| {
+                self.keys
+                    .session(self.verifier.session_issuer(verified), sid)
+            }),
         }
     }
 
-    /// Makes every token of `sub` issued before now inactive; returns the new not_before.
-    pub async fn revoke_subject(&self, sub: &str) -> Result<i64, StoreError> {
-        let ttl = self
-            .verifier
+    /// How long a subject's or a session's not-before lives: as long as any token it can make
+    /// inactive (max lifetime + leeway + margin).
+    fn not_before_ttl(&self) -> u64 {
+        self.verifier
             .max_lifetime_secs()
-            .saturating_add(self.ttl_slack_secs);
+            .saturating_add(self.ttl_slack_secs)
+            .max(1) as u64
+    }
+
+    /// Makes every token of `sub` issued before now (or `at`, when earlier) inactive; returns
+    /// what the store did.
+    pub async fn revoke_subject(
+        &self,
+        sub: &str,
+        at: Option<i64>,
+        once: Option<&Once<'_>>,
+    ) -> Result<Raised, StoreError> {
         let key = self.keys.subject(sub);
-        let not_before = self
-            .timed(self.store.revoke_subject(&key, ttl as u64))
-            .await?;
-        self.metrics.revoked("subject");
-        tracing::info!(sub, not_before, "subject revoked");
-        Ok(not_before)
+        let raised = self.raise(&key, at, once).await?;
+        if raised.written {
+            self.metrics.revoked("subject");
+            tracing::info!(sub, not_before = raised.not_before, "subject revoked");
+        }
+        Ok(raised)
+    }
+
+    /// Makes every token of the session `sid` of issuer `iss` issued before now (or `at`, when
+    /// earlier) inactive; returns what the store did.
+    pub async fn revoke_session(
+        &self,
+        iss: &str,
+        sid: &str,
+        at: Option<i64>,
+        once: Option<&Once<'_>>,
+    ) -> Result<Raised, StoreError> {
+        let key = self.keys.session(iss, sid);
+        let raised = self.raise(&key, at, once).await?;
+        if raised.written {
+            self.metrics.revoked("session");
+            tracing::info!(iss, sid, not_before = raised.not_before, "session revoked");
+        }
+        Ok(raised)
+    }
+
+    async fn raise(
+        &self,
+        key: &str,
+        at: Option<i64>,
+        once: Option<&Once<'_>>,
+    ) -> Result<Raised, StoreError> {
+        let replay = once.map(|once| {
+            let marker = self.keys.replay(key, once.iss, once.jti);
+            (marker, once.ttl_ms)
+        });
+        let request = NotBefore {
+            key,
+            ttl_secs: self.not_before_ttl(),
+            at,
+            once: replay.as_ref().map(|(marker, ttl)| (marker.as_str(), *ttl)),
+        };
+        self.timed(self.store.revoke_before(request)).await
+    }
+
+    /// The session issuer `/revoke/session` means: `iss` when given (one of the configured
+    /// issuers), else the only configured issuer, or "" when none is configured.
+    pub fn session_issuer<'a>(&'a self, iss: Option<&'a str>) -> Result<&'a str, &'static str> {
+        let mut names = self.verifier.issuer_names();
+        match iss {
+            Some(iss) if self.verifier.issuer_names().any(|name| name == iss) => Ok(iss),
+            Some(_) => Err("iss is not a configured issuer"),
+            None => match (names.next(), names.next()) {
+                (None, _) => Ok(""),
+                (Some(only), None) => Ok(only),
+                (Some(_), Some(_)) => Err("iss is required when several issuers are configured"),
+            },
+        }
     }
 
     /// Whether the service can decide: every JWKS issuer has usable keys (fetching now if not,

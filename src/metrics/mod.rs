@@ -174,10 +174,11 @@ impl Metrics {
                 .register(collector)
                 .expect("metric names are unique within the registry");
         }
-        // Both kinds exist from the start, so a rate() over them is defined before the first
+        // Every kind exists from the start, so a rate() over them is defined before the first
         // revocation.
-        revocations.with_label_values(&["token"]);
-        revocations.with_label_values(&["subject"]);
+        for kind in ["token", "subject", "session"] {
+            revocations.with_label_values(&[kind]);
+        }
         Metrics {
             registry,
             requests,

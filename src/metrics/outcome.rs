@@ -13,9 +13,11 @@ pub enum Outcome {
     Expired,
     NotYetValid,
     Claims,
-    /// Inactive because revoked (checks), or a revocation stored (/revoke, /revoke/subject).
+    /// Inactive because revoked (checks), or a revocation stored (/revoke, /revoke/subject,
+    /// /revoke/session, the identity provider's logouts and events).
     Revoked,
     SubjectRevoked,
+    SessionRevoked,
     StoreReset,
     StoreUnavailable,
     /// /auth without a bearer token.
@@ -50,6 +52,7 @@ impl Outcome {
             Outcome::Claims => "claims",
             Outcome::Revoked => "revoked",
             Outcome::SubjectRevoked => "subject_revoked",
+            Outcome::SessionRevoked => "session_revoked",
             Outcome::StoreReset => "store_reset",
             Outcome::StoreUnavailable => "store_unavailable",
             Outcome::MissingToken => "missing_token",

@@ -23,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(post_only("/introspect", introspect::introspect))
         .service(post_only("/revoke", revoke::revoke))
         .service(post_only("/revoke/subject", revoke::revoke_subject))
+        .service(post_only("/revoke/session", revoke::revoke_session))
         // A scope matches "/auth" and everything below it by prefix; a `{tail:.*}` pattern
         // would run a regex on every gateway request.
         .service(web::scope("/auth").default_service(web::to(auth::auth)))
@@ -73,6 +74,7 @@ fn endpoint_of(path: &str) -> &'static str {
         "/introspect" => "introspect",
         "/revoke" => "revoke",
         "/revoke/subject" => "revoke_subject",
+        "/revoke/session" => "revoke_session",
         "/healthz" => "healthz",
         "/readyz" => "readyz",
         "/metrics" => "metrics",

@@ -1,5 +1,6 @@
-//! `POST /revoke` (RFC 7009) and `POST /revoke/subject` (log out everywhere). Both answer 200
-//! only once the store has the revocation; a store failure is 503 whatever `on_error` says.
+//! `POST /revoke` (RFC 7009), `POST /revoke/subject` (log out everywhere) and `POST
+//! /revoke/session` (log out one session). Each answers 200 only once the store has the
+//! revocation; a store failure is 503 whatever `on_error` says.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
@@ -40,9 +41,34 @@ pub async fn revoke_subject(
     let form = read_form(&req, body, state.max_body_bytes).await?;
     state.clients.authenticate(&req, &form)?;
     let sub = form.require("sub", "the sub parameter is required")?;
-    let not_before = state.introspector.revoke_subject(sub).await?;
+    let raised = state.introspector.revoke_subject(sub, None, None).await?;
     Ok(with_outcome(
-        HttpResponse::Ok().json(json!({"sub": sub, "not_before": not_before})),
+        HttpResponse::Ok().json(json!({"sub": sub, "not_before": raised.not_before})),
+        Outcome::Revoked,
+    ))
+}
+
+/// `POST /revoke/session`: every token of one session (`sid`, of issuer `iss`) issued before now
+/// becomes inactive, on every replica.
+#[tracing::instrument(name = "revoke_session", skip_all)]
+pub async fn revoke_session(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let form = read_form(&req, body, state.max_body_bytes).await?;
+    state.clients.authenticate(&req, &form)?;
+    let sid = form.require("sid", "the sid parameter is required")?;
+    let iss = state
+        .introspector
+        .session_issuer(form.get("iss")?.filter(|iss| !iss.is_empty()))
+        .map_err(ApiError::InvalidRequest)?;
+    let raised = state
+        .introspector
+        .revoke_session(iss, sid, None, None)
+        .await?;
+    Ok(with_outcome(
+        HttpResponse::Ok().json(json!({"sid": sid, "not_before": raised.not_before})),
         Outcome::Revoked,
     ))
 }

@@ -7,6 +7,8 @@
 //! subject entry:  {prefix}{<subject tag>}s                 value: not_before (unix seconds)
 //! token entry:    {prefix}{<subject tag>}j<hash of jti>     value: 1
 //!                 {prefix}{<subject tag>}t<hash of token>   (token without jti)
+//! session entry:  {prefix}{<session tag>}e                 value: not_before (unix seconds)
+//! replay marker:  {prefix}{<its entry's tag>}r<hash of iss, jti>   value: 1
 //! ```
 //! Tags and hashes are truncated SHA-256 in base64url (subject tag 96 bits, token hash 128 bits), so
 //! a key's size never depends on claim size. The subject tag is a Redis hash tag: a token's entry
@@ -15,6 +17,15 @@
 //! prefix has no braces, so the marker is hashed whole): in cluster mode all three share a slot,
 //! so one script or pipeline reads them together, and the shard that loses the stream loses the
 //! marker with it, which is how the loss is noticed.
+//!
+//! A session entry (issuer and `sid`) carries its own tag, not its subject's: a session is
+//! revoked by `/revoke/session` or by a logout token that may carry only `sid`, neither of which
+//! knows the subject, while `/revoke/subject` knows no session; no tag is known to all three. So
+//! outside cluster mode the session's entry simply joins the check's MGET, and in cluster mode a
+//! token that carries `sid` reads two slots, pipelined (one round trip, two commands; none at all
+//! once the mirror holds its lease, which is the default). Tagging by session spreads sessions
+//! over the cluster, as subjects are. A replay marker (a logout or security event applied once)
+//! takes the tag of the entry it guards, so the script that checks it writes that entry too.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -84,6 +95,28 @@ impl Keys {
         key
     }
 
+    /// Entry holding a session's not-before: the issuer (`iss`, or "" when no issuer is
+    /// configured) and the session id.
+    pub fn session(&self, iss: &str, sid: &str) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + 20);
+        key.push_str(&self.prefix);
+        key.push('{');
+        push_hash(&mut key, &digest_parts(b"sid\0", &[iss, sid])[..12]);
+        key.push_str("}e");
+        key
+    }
+
+    /// A replay marker for what `iss` identified as `jti` (a logout token, a security event),
+    /// beside `entry`, the entry it guards: the same hash tag.
+    pub fn replay(&self, entry: &str, iss: &str, jti: &str) -> String {
+        let tag_end = entry.find('}').map_or(entry.len(), |end| end + 1);
+        let mut key = String::with_capacity(tag_end + 23);
+        key.push_str(&entry[..tag_end]);
+        key.push('r');
+        push_hash(&mut key, &digest_parts(b"replay\0", &[iss, jti])[..16]);
+        key
+    }
+
     fn tagged(&self, sub: Option<&str>) -> String {
         let mut key = String::with_capacity(self.prefix.len() + 48);
         key.push_str(&self.prefix);
@@ -101,6 +134,18 @@ fn digest(domain: &[u8], value: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(domain);
     h.update(value);
+    h.finalize().into()
+}
+
+/// A digest of several strings, each prefixed with its length, so ("a", "bc") and ("ab", "c")
+/// never collide.
+fn digest_parts(domain: &[u8], parts: &[&str]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(domain);
+    for part in parts {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
     h.finalize().into()
 }
 
@@ -150,6 +195,31 @@ mod tests {
                     .map(|close| &rest[..close])
             })
             .unwrap_or(key)
+    }
+
+    #[test]
+    fn session_keys_are_bounded_distinct_and_guarded_in_their_own_slot() {
+        let keys = Keys::new("p:");
+        let long = "x".repeat(16 * 1024);
+        let session = keys.session(&long, &long);
+        assert_eq!(session.len(), "p:".len() + 16 + 3);
+        assert!(session.ends_with("}e"));
+        assert_ne!(keys.session("a", "bc"), keys.session("ab", "c"));
+        assert_ne!(keys.session("", "s"), keys.session("https://idp", "s"));
+        // Neither a subject's nor a token's entry, whatever the strings.
+        assert_ne!(
+            hashed_part(&keys.session("", "alice")),
+            hashed_part(&keys.subject("alice"))
+        );
+        let replay = keys.replay(&session, "https://idp", "jti-1");
+        assert_eq!(hashed_part(&replay), hashed_part(&session));
+        assert_ne!(replay, keys.replay(&session, "https://idp", "jti-2"));
+        assert_ne!(replay, keys.replay(&session, "https://other", "jti-1"));
+        let subject = keys.subject("alice");
+        assert_eq!(
+            hashed_part(&keys.replay(&subject, "i", "j")),
+            hashed_part(&subject)
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{Lookup, StoreError};
+use super::{Lookup, LookupKeys, NotBefore, Raised, StoreError};
 use crate::clock::{unix_now, unix_now_ms};
 
 #[derive(Clone)]
@@ -41,6 +41,33 @@ struct Entry {
     expires_at: Instant,
 }
 
+impl State {
+    /// A live entry's value at `now`.
+    fn live(&self, key: &str, now: Instant) -> Option<i64> {
+        self.entries
+            .get(key)
+            .filter(|e| e.expires_at > now)
+            .map(|e| e.value)
+    }
+
+    /// Sets an entry; true when its deadline is now the earliest (the purge task must wake).
+    fn put(&mut self, key: &str, value: i64, expires_at: Instant) -> bool {
+        let wake = self
+            .expirations
+            .first()
+            .is_none_or(|(next, _)| expires_at < *next);
+        let previous = self
+            .entries
+            .insert(key.to_owned(), Entry { value, expires_at });
+        if let Some(previous) = previous {
+            self.expirations
+                .remove(&(previous.expires_at, key.to_owned()));
+        }
+        self.expirations.insert((expires_at, key.to_owned()));
+        wake
+    }
+}
+
 /// Closes the purge task when the last store handle goes away.
 struct CloseOnDrop(Arc<Shared>);
 
@@ -69,19 +96,13 @@ impl MemoryStore {
         &self.handle.0
     }
 
-    pub fn lookup(&self, token_key: &str, subject_key: Option<&str>) -> Result<Lookup, StoreError> {
+    pub fn lookup(&self, keys: LookupKeys<'_>) -> Result<Lookup, StoreError> {
         let state = lock(self.shared());
         let now = Instant::now();
-        let live = |key: &str| {
-            state
-                .entries
-                .get(key)
-                .filter(|e| e.expires_at > now)
-                .map(|e| e.value)
-        };
         Ok(Lookup {
-            revoked: live(token_key).is_some(),
-            subject_not_before: subject_key.and_then(live),
+            revoked: state.live(keys.token, now).is_some(),
+            subject_not_before: keys.subject.and_then(|k| state.live(k, now)),
+            session_not_before: keys.session.and_then(|k| state.live(k, now)),
             // Process memory cannot lose data while the process lives.
             global_not_before: 0,
         })
@@ -91,45 +112,45 @@ impl MemoryStore {
     /// monotonic instant (a paused test clock moves it like any other entry).
     pub fn revoke_token(&self, key: &str, expires_at_ms: i64) -> Result<(), StoreError> {
         let remaining_ms = expires_at_ms.saturating_sub(unix_now_ms()).max(0);
-        self.set_until(
-            key,
-            1,
-            Instant::now() + Duration::from_millis(remaining_ms as u64),
-        );
+        let expires_at = Instant::now() + Duration::from_millis(remaining_ms as u64);
+        let wake = lock(self.shared()).put(key, 1, expires_at);
+        self.wake_if(wake);
         Ok(())
     }
 
-    /// Sets the subject's `not_before` to now, never moving it backwards.
-    pub fn revoke_subject(&self, key: &str, ttl_secs: u64) -> Result<i64, StoreError> {
-        let now = unix_now();
-        let current = self.lookup(key, Some(key))?.subject_not_before.unwrap_or(0);
-        let not_before = now.max(current);
-        self.set(key, not_before, ttl_secs);
-        Ok(not_before)
-    }
-
-    fn set(&self, key: &str, value: i64, ttl_secs: u64) {
-        self.set_until(key, value, Instant::now() + Duration::from_secs(ttl_secs));
-    }
-
-    fn set_until(&self, key: &str, value: i64, expires_at: Instant) {
+    /// Raises a not-before (a subject's or a session's) to `at` or now, never moving it
+    /// backwards; with a replay marker that exists already, writes nothing. One lock: the
+    /// marker and the entry change together.
+    pub fn revoke_before(&self, request: &NotBefore<'_>) -> Result<Raised, StoreError> {
+        let now_secs = unix_now();
+        let now = Instant::now();
         let mut state = lock(self.shared());
-        let wake = state
-            .expirations
-            .first()
-            .is_none_or(|(next, _)| expires_at < *next);
-        let previous = state
-            .entries
-            .insert(key.to_owned(), Entry { value, expires_at });
-        if let Some(previous) = previous {
-            state
-                .expirations
-                .remove(&(previous.expires_at, key.to_owned()));
+        let current = state.live(request.key, now).unwrap_or(0);
+        let mut wake = false;
+        if let Some((marker, ttl_ms)) = request.once {
+            if state.live(marker, now).is_some() {
+                return Ok(Raised {
+                    not_before: current,
+                    written: false,
+                });
+            }
+            wake |= state.put(marker, 1, now + Duration::from_millis(ttl_ms));
         }
-        state.expirations.insert((expires_at, key.to_owned()));
+        let at = request.at.map_or(now_secs, |at| at.min(now_secs));
+        let not_before = at.max(current);
+        let until = now + Duration::from_secs(request.ttl_secs);
+        wake |= state.put(request.key, not_before, until);
         // Release the lock before notifying, so the woken purge task does not block on it at
         // once (as in mini-redis db.rs).
         drop(state);
+        self.wake_if(wake);
+        Ok(Raised {
+            not_before,
+            written: true,
+        })
+    }
+
+    fn wake_if(&self, wake: bool) {
         if wake {
             self.shared().wake.notify_one();
         }
@@ -187,16 +208,33 @@ async fn purge_expired(shared: Arc<Shared>) {
 mod tests {
     use super::*;
 
+    fn token(key: &str) -> LookupKeys<'_> {
+        LookupKeys {
+            token: key,
+            subject: None,
+            session: None,
+        }
+    }
+
+    fn raise<'a>(key: &'a str, at: Option<i64>, once: Option<(&'a str, u64)>) -> NotBefore<'a> {
+        NotBefore {
+            key,
+            ttl_secs: 60,
+            at,
+            once,
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn entries_expire_and_are_purged() {
         let store = MemoryStore::start();
         let now_ms = unix_now_ms();
         store.revoke_token("a", now_ms + 10_000).unwrap();
         store.revoke_token("b", now_ms + 20_000).unwrap();
-        assert!(store.lookup("a", None).unwrap().revoked);
+        assert!(store.lookup(token("a")).unwrap().revoked);
         tokio::time::sleep(Duration::from_secs(11)).await;
-        assert!(!store.lookup("a", None).unwrap().revoked);
-        assert!(store.lookup("b", None).unwrap().revoked);
+        assert!(!store.lookup(token("a")).unwrap().revoked);
+        assert!(store.lookup(token("b")).unwrap().revoked);
         assert_eq!(store.len(), 1, "the purge task removed the expired entry");
         tokio::time::sleep(Duration::from_secs(10)).await;
         assert!(store.is_empty());
@@ -207,21 +245,46 @@ mod tests {
         let store = MemoryStore::start();
         store.revoke_token("a", unix_now_ms() + 1_500).unwrap();
         tokio::time::sleep(Duration::from_millis(1_400)).await;
-        assert!(store.lookup("a", None).unwrap().revoked);
+        assert!(store.lookup(token("a")).unwrap().revoked);
         // Whole-second TTLs would keep it until 2 s (rounded up) or drop it at 1 s.
         tokio::time::sleep(Duration::from_millis(101)).await;
-        assert!(!store.lookup("a", None).unwrap().revoked);
+        assert!(!store.lookup(token("a")).unwrap().revoked);
     }
 
     #[tokio::test]
-    async fn subject_not_before_never_moves_backwards() {
+    async fn a_not_before_never_moves_backwards_and_is_never_in_the_future() {
         let store = MemoryStore::start();
-        store.set("s", unix_now() + 1000, 60);
-        let nb = store.revoke_subject("s", 60).unwrap();
-        assert_eq!(nb, unix_now() + 1000);
-        assert_eq!(
-            store.lookup("t", Some("s")).unwrap().subject_not_before,
-            Some(nb)
-        );
+        let later = unix_now() + 1000;
+        let raised = store.revoke_before(&raise("s", Some(later), None)).unwrap();
+        assert!(raised.not_before <= unix_now(), "capped at now");
+        let early = store
+            .revoke_before(&raise("s", Some(raised.not_before - 100), None))
+            .unwrap();
+        assert_eq!(early.not_before, raised.not_before, "never backwards");
+        let keys = LookupKeys {
+            token: "t",
+            subject: Some("s"),
+            session: Some("e"),
+        };
+        let found = store.lookup(keys).unwrap();
+        assert_eq!(found.subject_not_before, Some(raised.not_before));
+        assert_eq!(found.session_not_before, None);
+    }
+
+    #[tokio::test]
+    async fn a_replayed_raise_writes_nothing() {
+        let store = MemoryStore::start();
+        let first = store
+            .revoke_before(&raise("e", Some(100), Some(("r", 60_000))))
+            .unwrap();
+        assert_eq!((first.not_before, first.written), (100, true));
+        let replay = store
+            .revoke_before(&raise("e", Some(200), Some(("r", 60_000))))
+            .unwrap();
+        assert_eq!((replay.not_before, replay.written), (100, false));
+        let other = store
+            .revoke_before(&raise("e", Some(200), Some(("r2", 60_000))))
+            .unwrap();
+        assert_eq!((other.not_before, other.written), (200, true));
     }
 }

@@ -1,5 +1,5 @@
 //! A replica's local copy of the Redis blocklist, built from the revocation stream (issue 14):
-//! token entries with their deadlines, subjects' not-befores, and the stream position it has
+//! token entries with their deadlines, subjects' and sessions' not-befores, and the stream position it has
 //! applied. It answers a lookup only while it is complete (never past `max_entries`: it then
 //! reports itself incomplete rather than dropping entries) and the caller holds a valid lease;
 //! otherwise the caller uses the MGET path. This module is the data structure alone: following
@@ -10,7 +10,7 @@ use std::collections::{BinaryHeap, HashMap};
 
 use sha2::{Digest, Sha256};
 
-use super::Lookup;
+use super::{Lookup, LookupKeys};
 
 /// A blocklist key as the mirror holds it: 128 bits of its SHA-256, so an entry costs a few
 /// dozen bytes whatever the key's length (a million entries fit in about 100 MB). Two keys that
@@ -29,8 +29,8 @@ fn key_id(key: &str) -> KeyId {
 pub enum Revoked {
     /// A token entry, in force until `until_ms` (unix milliseconds).
     Token { key: String, until_ms: i64 },
-    /// A subject's not-before (unix seconds), in force until `until_ms`.
-    Subject {
+    /// A subject's or a session's not-before (unix seconds), in force until `until_ms`.
+    NotBefore {
         key: String,
         not_before: i64,
         until_ms: i64,
@@ -64,8 +64,8 @@ impl std::fmt::Display for StreamId {
 pub struct Mirror {
     /// Token entry key → deadline (unix ms).
     tokens: HashMap<KeyId, i64>,
-    /// Subject entry key → (not_before, deadline).
-    subjects: HashMap<KeyId, (i64, i64)>,
+    /// Subject or session entry key → (not_before, deadline).
+    not_befores: HashMap<KeyId, (i64, i64)>,
     /// Every entry's deadline, earliest first, so expired ones are dropped without a scan (a
     /// heap: one flat array, smaller than a tree; superseded deadlines are skipped when popped).
     deadlines: BinaryHeap<Reverse<(i64, KeyId)>>,
@@ -80,7 +80,7 @@ impl Mirror {
     pub fn new(max_entries: usize) -> Mirror {
         Mirror {
             tokens: HashMap::new(),
-            subjects: HashMap::new(),
+            not_befores: HashMap::new(),
             deadlines: BinaryHeap::new(),
             position: StreamId::default(),
             max_entries,
@@ -145,13 +145,13 @@ impl Mirror {
                     self.deadlines.push(Reverse((until_ms, key)));
                 }
             }
-            Revoked::Subject {
+            Revoked::NotBefore {
                 key,
                 not_before,
                 until_ms,
             } => {
                 let key = key_id(&key);
-                let entry = self.subjects.entry(key).or_insert((0, i64::MIN));
+                let entry = self.not_befores.entry(key).or_insert((0, i64::MIN));
                 // As in Redis: a not-before never moves backwards.
                 entry.0 = entry.0.max(not_before);
                 if until_ms > entry.1 {
@@ -174,11 +174,11 @@ impl Mirror {
                 self.tokens.remove(&key);
             }
             if self
-                .subjects
+                .not_befores
                 .get(&key)
                 .is_some_and(|(_, until)| *until == deadline)
             {
-                self.subjects.remove(&key);
+                self.not_befores.remove(&key);
             }
         }
     }
@@ -188,8 +188,7 @@ impl Mirror {
     /// tracks.
     pub fn lookup(
         &self,
-        token_key: &str,
-        subject_key: Option<&str>,
+        keys: LookupKeys<'_>,
         now_ms: i64,
         global_not_before: i64,
     ) -> Option<Lookup> {
@@ -198,15 +197,17 @@ impl Mirror {
         }
         let revoked = self
             .tokens
-            .get(&key_id(token_key))
+            .get(&key_id(keys.token))
             .is_some_and(|until| *until > now_ms);
-        let subject_not_before = subject_key
-            .and_then(|key| self.subjects.get(&key_id(key)))
-            .filter(|(_, until)| *until > now_ms)
-            .map(|(not_before, _)| *not_before);
+        let not_before = |key: Option<&str>| {
+            key.and_then(|key| self.not_befores.get(&key_id(key)))
+                .filter(|(_, until)| *until > now_ms)
+                .map(|(not_before, _)| *not_before)
+        };
         Some(Lookup {
             revoked,
-            subject_not_before,
+            subject_not_before: not_before(keys.subject),
+            session_not_before: not_before(keys.session),
             global_not_before,
         })
     }
@@ -216,7 +217,7 @@ impl Mirror {
     }
 
     pub fn len(&self) -> usize {
-        self.tokens.len() + self.subjects.len()
+        self.tokens.len() + self.not_befores.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -236,6 +237,14 @@ mod tests {
         StreamId { ms, seq }
     }
 
+    fn keys<'a>(token: &'a str, subject: Option<&'a str>) -> LookupKeys<'a> {
+        LookupKeys {
+            token,
+            subject,
+            session: None,
+        }
+    }
+
     fn token(key: &str, until_ms: i64) -> Revoked {
         Revoked::Token {
             key: key.into(),
@@ -244,7 +253,7 @@ mod tests {
     }
 
     fn subject(key: &str, not_before: i64, until_ms: i64) -> Revoked {
-        Revoked::Subject {
+        Revoked::NotBefore {
             key: key.into(),
             not_before,
             until_ms,
@@ -272,17 +281,39 @@ mod tests {
             (id(1, 0), token("t1", 5_000)),
             (id(2, 0), subject("s1", 40, 9_000)),
         ]);
-        let found = m.lookup("t1", Some("s1"), 1_000, 0).unwrap();
+        let found = m.lookup(keys("t1", Some("s1")), 1_000, 0).unwrap();
         assert!(found.revoked);
         assert_eq!(found.subject_not_before, Some(40));
-        assert!(!m.lookup("t2", Some("s2"), 1_000, 0).unwrap().revoked);
+        assert!(!m.lookup(keys("t2", Some("s2")), 1_000, 0).unwrap().revoked);
         // Past the token's deadline it no longer counts, even before expire() runs.
-        assert!(!m.lookup("t1", None, 5_000, 0).unwrap().revoked);
+        assert!(!m.lookup(keys("t1", None), 5_000, 0).unwrap().revoked);
         m.expire(5_000);
         assert_eq!(m.len(), 1);
         m.expire(9_000);
         assert!(m.is_empty());
         assert_eq!(m.position(), id(2, 0));
+    }
+
+    #[test]
+    fn a_session_not_before_is_read_from_its_own_key() {
+        let mut m = Mirror::new(100);
+        m.apply([(id(1, 0), subject("e1", 70, 9_000))]);
+        let session = |key| LookupKeys {
+            token: "t",
+            subject: Some("s"),
+            session: Some(key),
+        };
+        let found = m.lookup(session("e1"), 1_000, 0).unwrap();
+        assert_eq!(found.session_not_before, Some(70));
+        assert_eq!(found.subject_not_before, None);
+        let other = m.lookup(session("e2"), 1_000, 0).unwrap();
+        assert_eq!(other.session_not_before, None);
+        assert_eq!(
+            m.lookup(session("e1"), 9_000, 0)
+                .unwrap()
+                .session_not_before,
+            None
+        );
     }
 
     #[test]
@@ -293,12 +324,12 @@ mod tests {
             (id(1, 0), subject("s", 10, 9_000)),
             (id(2, 0), subject("s", 30, 9_500)),
         ]);
-        let found = m.lookup("t", Some("s"), 0, 0).unwrap();
+        let found = m.lookup(keys("t", Some("s")), 0, 0).unwrap();
         assert_eq!(found.subject_not_before, Some(50));
         // The later deadline holds: the earlier one's expiry does not drop it.
         m.expire(9_000);
         assert_eq!(
-            m.lookup("t", Some("s"), 9_100, 0)
+            m.lookup(keys("t", Some("s")), 9_100, 0)
                 .unwrap()
                 .subject_not_before,
             Some(50)
@@ -316,7 +347,7 @@ mod tests {
         assert_eq!(m.deadlines.len(), 2, "a later deadline is indexed");
         m.expire(9_000);
         assert!(
-            m.lookup("t", None, 9_100, 0).unwrap().revoked,
+            m.lookup(keys("t", None), 9_100, 0).unwrap().revoked,
             "the later deadline holds"
         );
         m.expire(9_500);
@@ -327,10 +358,10 @@ mod tests {
     fn past_max_entries_the_mirror_says_it_cannot_answer_instead_of_dropping_entries() {
         let mut m = Mirror::new(2);
         m.apply([(id(1, 0), token("a", 9_000)), (id(2, 0), token("b", 9_000))]);
-        assert!(m.lookup("a", None, 0, 0).is_some());
+        assert!(m.lookup(keys("a", None), 0, 0).is_some());
         m.apply([(id(3, 0), token("c", 9_000))]);
         assert!(!m.is_complete());
-        assert_eq!(m.lookup("c", None, 0, 0), None);
+        assert_eq!(m.lookup(keys("c", None), 0, 0), None);
         assert_eq!(m.position(), id(3, 0), "the position still moves on");
     }
 
@@ -345,7 +376,7 @@ mod tests {
         assert!(m.follow([(id(2, 0), id(1, 0), token("b", 9_000))]));
         // 3-0 was missed: 4-0 names it.
         assert!(!m.follow([(id(4, 0), id(3, 0), token("d", 9_000))]));
-        assert!(!m.lookup("d", None, 0, 0).unwrap().revoked);
+        assert!(!m.lookup(keys("d", None), 0, 0).unwrap().revoked);
         assert_eq!(m.position(), id(2, 0));
     }
 }

@@ -25,14 +25,47 @@ use std::sync::Arc;
 use crate::config::{Backend, StoreSettings};
 use crate::metrics::Metrics;
 
+/// The entries one check reads: the token's own, its subject's, and its session's (when it
+/// carries `sid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookupKeys<'a> {
+    pub token: &'a str,
+    pub subject: Option<&'a str>,
+    pub session: Option<&'a str>,
+}
+
 /// What the store knows about one token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lookup {
     pub revoked: bool,
     /// Tokens of this subject issued before this time (unix seconds) are inactive.
     pub subject_not_before: Option<i64>,
+    /// Tokens of this session issued before this time (unix seconds) are inactive.
+    pub session_not_before: Option<i64>,
     /// Every token issued before this time is inactive: the store lost its data then. 0: none.
     pub global_not_before: i64,
+}
+
+/// A not-before to raise: a subject's or a session's entry.
+#[derive(Debug, Clone, Copy)]
+pub struct NotBefore<'a> {
+    pub key: &'a str,
+    /// How long the entry lives: the longest a token can (max lifetime + leeway + margin).
+    pub ttl_secs: u64,
+    /// The not-before asked for (unix seconds), capped at the store's now; None: now.
+    pub at: Option<i64>,
+    /// A replay marker and its lifetime in milliseconds: when the marker exists, nothing is
+    /// written; otherwise it is set together with the entry. It shares the entry's hash tag.
+    pub once: Option<(&'a str, u64)>,
+}
+
+/// What raising a not-before did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Raised {
+    /// The not-before in force afterwards (unix seconds; 0 when a replay found no entry).
+    pub not_before: i64,
+    /// False when the replay marker existed: nothing was written.
+    pub written: bool,
 }
 
 /// Why the store is not fit to serve (see `RedisStore::readiness`); readiness.rs turns it into
@@ -103,20 +136,16 @@ impl Store {
         })
     }
 
-    /// Reads a token's entry and its subject's entry in one round trip.
+    /// Reads a token's entry, its subject's and its session's in one round trip.
     ///
     /// The Redis operations are boxed: their futures (timeouts, pool, retry) are about 10 KB,
     /// and every request's future would otherwise carry and copy that much, memory store or not
     /// (perf showed the copies as 9% of a memory-store `/auth`). One small allocation per Redis
     /// round trip is the price.
-    pub async fn lookup(
-        &self,
-        token_key: &str,
-        subject_key: Option<&str>,
-    ) -> Result<Lookup, StoreError> {
+    pub async fn lookup(&self, keys: LookupKeys<'_>) -> Result<Lookup, StoreError> {
         match self {
-            Store::Memory(m) => m.lookup(token_key, subject_key),
-            Store::Redis(r) => Box::pin(r.lookup(token_key, subject_key)).await,
+            Store::Memory(m) => m.lookup(keys),
+            Store::Redis(r) => Box::pin(r.lookup(keys)).await,
         }
     }
 
@@ -130,11 +159,12 @@ impl Store {
         }
     }
 
-    /// Moves a subject's not_before to the store's "now" (never backwards); returns it.
-    pub async fn revoke_subject(&self, key: &str, ttl_secs: u64) -> Result<i64, StoreError> {
+    /// Raises a subject's or a session's not-before to the store's "now" (or `at`, when
+    /// earlier), never backwards; returns once the store has it.
+    pub async fn revoke_before(&self, request: NotBefore<'_>) -> Result<Raised, StoreError> {
         match self {
-            Store::Memory(m) => m.revoke_subject(key, ttl_secs),
-            Store::Redis(r) => Box::pin(r.revoke_subject(key, ttl_secs)).await,
+            Store::Memory(m) => m.revoke_before(&request),
+            Store::Redis(r) => Box::pin(r.revoke_before(request)).await,
         }
     }
 

@@ -54,7 +54,7 @@ impl ClaimsPolicy {
             }
             None => None,
         };
-        for name in ["sub", "jti", "client_id", "username"] {
+        for name in ["sub", "jti", "client_id", "username", "sid"] {
             if claims.get(name).is_some_and(|v| !v.is_string()) {
                 return Err(Inactive::Claims);
             }

@@ -54,6 +54,8 @@ pub enum Inactive {
     Claims,
     Revoked,
     SubjectRevoked,
+    /// Its session (`sid`) was revoked after it was issued.
+    SessionRevoked,
     /// Issued before the store lost its data (see store/generation.rs).
     StoreReset,
 }
@@ -68,6 +70,7 @@ impl From<Inactive> for Outcome {
             Inactive::Claims => Outcome::Claims,
             Inactive::Revoked => Outcome::Revoked,
             Inactive::SubjectRevoked => Outcome::SubjectRevoked,
+            Inactive::SessionRevoked => Outcome::SessionRevoked,
             Inactive::StoreReset => Outcome::StoreReset,
         }
     }
@@ -102,11 +105,12 @@ struct Verified {
     store_keys: OnceLock<StoreKeys>,
 }
 
-/// A token's blocklist entry key and its subject's entry key.
+/// A token's blocklist entry key, its subject's entry key, and its session's (`sid`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreKeys {
     pub token: String,
     pub subject: Option<String>,
+    pub session: Option<String>,
 }
 
 impl VerifiedToken {
@@ -146,6 +150,10 @@ impl VerifiedToken {
 
     pub fn jti(&self) -> Option<&str> {
         self.str_claim("jti")
+    }
+
+    pub fn sid(&self) -> Option<&str> {
+        self.str_claim("sid")
     }
 
     pub fn str_claim(&self, name: &str) -> Option<&str> {

@@ -152,6 +152,25 @@ impl Verifier {
         self.max_lifetime_secs
     }
 
+    /// The issuer a session of `verified` belongs to, for its session's entry: the configured
+    /// issuer that verified it (its `iss`), or "" in single-issuer mode without `jwt.issuer`,
+    /// where a token's `iss` is not checked and so cannot name the session's issuer.
+    pub fn session_issuer<'a>(&'a self, verified: &'a VerifiedToken) -> &'a str {
+        if self.by_name.is_empty() {
+            self.issuers[0].policy.issuer.as_deref().unwrap_or("")
+        } else {
+            verified.str_claim("iss").unwrap_or("")
+        }
+    }
+
+    /// The configured issuers' names (`iss`): `jwt.issuer` in single-issuer mode (none when
+    /// unset), every `[[jwt.issuers]]` entry's otherwise.
+    pub fn issuer_names(&self) -> impl Iterator<Item = &str> {
+        self.issuers
+            .iter()
+            .filter_map(|issuer| issuer.policy.issuer.as_deref())
+    }
+
     /// Every remote key set, for refreshers, readiness and metrics.
     pub fn remote_keys(&self) -> impl Iterator<Item = &Arc<RemoteKeys>> {
         self.issuers.iter().filter_map(|i| match &i.source {

@@ -27,6 +27,7 @@ mod nginx;
 mod redis_topologies;
 mod requests;
 mod revoke;
+mod revoke_session;
 mod revoke_subject;
 mod store_failure;
 mod tls;

@@ -99,6 +99,25 @@ async fn a_redis_cluster_serves_checks_in_one_command_and_survives_a_master_fail
         tokens.len() as u64,
         "one MGET per check"
     );
+    // A token with a session also reads its session's entry, which lives in its own slot: a GET
+    // pipelined beside the MGET. A session revocation reaches the checks.
+    let iat = introspectd::clock::unix_now() - 5;
+    let in_session = token_with("user-0", serde_json::json!({"sid": "cs", "iat": iat}));
+    let other_session = token_with("user-0", serde_json::json!({"sid": "other", "iat": iat}));
+    let res = app.post_form("/revoke/session", &[("sid", "cs")]).await;
+    assert_eq!(res.status(), 200);
+    let gets = |nodes: &[TestRedis]| -> u64 {
+        nodes
+            .iter()
+            .map(|n| commandstat_calls(&n.info("commandstats"), |c| c == "get"))
+            .sum()
+    };
+    for node in &nodes {
+        let _: () = node.cmd(&["CONFIG", "RESETSTAT"]);
+    }
+    app.assert_inactive(&in_session).await;
+    app.assert_active(&other_session).await;
+    assert_eq!((service_calls(&nodes), gets(&nodes)), (2, 2));
 
     // Let the replicas catch up, then kill a master: its replica is promoted and the service
     // follows without a restart; no revocation replicated before the kill is lost.

@@ -380,7 +380,7 @@ fn entry(value: Value) -> Option<Entry> {
     let key = field("key")?.clone();
     let until_ms = field("until")?.parse().ok()?;
     let revoked = match field("not_before") {
-        Some(nb) => Revoked::Subject {
+        Some(nb) => Revoked::NotBefore {
             key,
             not_before: nb.parse().ok()?,
             until_ms,

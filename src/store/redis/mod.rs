@@ -15,6 +15,7 @@ const INSECURE_TLS: &str = "store.tls_insecure_skip_verify is on: the Redis serv
 mod connect;
 mod follow;
 mod lanes;
+mod lookup;
 mod pool;
 mod probe;
 mod reply;
@@ -30,11 +31,11 @@ use redis::{self, AsyncConnectionConfig};
 use follow::MirrorShared;
 use lanes::Lanes;
 use pool::{Handle, Pools};
-use reply::{as_string, info_texts};
+use reply::info_texts;
 use revoke::StreamKey;
 
 use super::generation::{Generation, Seen, Tracker, INSTALL_SCRIPT};
-use super::{Keys, Lookup, StoreError, Unfit};
+use super::{Keys, StoreError, Unfit};
 use crate::config::{RedisMode, StoreSettings};
 use crate::metrics::Metrics;
 
@@ -162,74 +163,6 @@ impl RedisStore {
         Ok(store)
     }
 
-    /// Reads the token's entry, its subject's entry and the generation marker in one MGET.
-    pub async fn lookup(
-        &self,
-        token_key: &str,
-        subject_key: Option<&str>,
-    ) -> Result<Lookup, StoreError> {
-        if let Some(found) = self.mirror_lookup(token_key, subject_key) {
-            return Ok(found);
-        }
-        let mut cmd = redis::cmd("MGET");
-        cmd.arg(token_key);
-        if let Some(subject_key) = subject_key {
-            cmd.arg(subject_key);
-        }
-        let marker_in_lookup = self.inner.marker_in_lookup;
-        if marker_in_lookup {
-            cmd.arg(&self.inner.marker_key);
-        }
-        let mut values: Vec<redis::Value> = self.query(&cmd).await?;
-        let marker = if marker_in_lookup {
-            values.pop().map(as_string).transpose()?.flatten()
-        } else {
-            None
-        };
-        let token = values
-            .first()
-            .cloned()
-            .map(as_string)
-            .transpose()?
-            .flatten();
-        let subject = values.get(1).cloned().map(as_string).transpose()?.flatten();
-        let subject_not_before = subject
-            .map(|v| {
-                v.parse()
-                    .map_err(|_| StoreError::Unavailable("unreadable subject entry"))
-            })
-            .transpose()?;
-        let global_not_before = if marker_in_lookup {
-            self.observe_generation(marker.as_deref()).await?
-        } else {
-            // Cluster mode: the marker is watched by `watch_generation` and readiness.
-            self.inner.generation.known().map_or(0, |g| g.not_before)
-        };
-        Ok(Lookup {
-            revoked: token.is_some(),
-            subject_not_before,
-            global_not_before,
-        })
-    }
-
-    /// The mirror's answer, while it holds a lease and is complete; None: use Redis.
-    fn mirror_lookup(&self, token_key: &str, subject_key: Option<&str>) -> Option<Lookup> {
-        let shared = self.inner.mirror.as_ref()?;
-        let found = shared
-            .holds_lease()
-            .then(|| self.inner.generation.known())
-            .flatten()
-            .and_then(|generation| {
-                let mirror = shared.mirror.lock().unwrap_or_else(|p| p.into_inner());
-                let now_ms = crate::clock::unix_now_ms();
-                mirror.lookup(token_key, subject_key, now_ms, generation.not_before)
-            });
-        if found.is_none() {
-            self.inner.metrics.mirror_fallback();
-        }
-        found
-    }
-
     /// Where Redis is, without credentials.
     pub fn address(&self) -> &str {
         &self.inner.address
@@ -264,7 +197,7 @@ impl RedisStore {
 
     /// Interprets a marker read; installs or adopts one when needed. Returns the global
     /// not_before in force.
-    async fn observe_generation(&self, marker: Option<&str>) -> Result<i64, StoreError> {
+    pub(super) async fn observe_generation(&self, marker: Option<&str>) -> Result<i64, StoreError> {
         let inner = &self.inner;
         let (generation, reason) = match inner.generation.see(marker) {
             Seen::Known(not_before) => return Ok(not_before),

@@ -1,4 +1,4 @@
-//! Revocation writes: a token's entry or a subject's not-before, each appended to the
+//! Revocation writes: a token's entry or a subject's or session's not-before, each appended to the
 //! revocation stream in the same script (outside cluster mode), and acknowledged only once
 //! Redis (and, with `store.min_replica_acks`, its replicas) has it.
 
@@ -8,7 +8,7 @@ use super::pool::is_read_only;
 use super::RedisStore;
 use crate::store::generation::INSTALLED;
 use crate::store::mirror::{Revoked, StreamId};
-use crate::store::StoreError;
+use crate::store::{NotBefore, Raised, StoreError};
 
 /// Appends a revocation to the stream: `append(stream, keep_ms, fields)`. Each entry carries the
 /// id of the one before it (`prev`, the stream's last generated id), so a follower notices any
@@ -42,21 +42,29 @@ return append(KEYS[2], ARGV[2], {'key', KEYS[1], 'until', ARGV[1]})
 "
 );
 
-/// Sets a subject's not_before from the Redis clock (one clock for every replica), never
-/// moving it backwards, for `ARGV[1]` seconds; appends it to the stream `KEYS[2]` when given
-/// (`key`, `until`, `not_before`). Returns `{not_before, until_ms, stream id or nil}`.
-const REVOKE_SUBJECT_SCRIPT: &str = concat!(
+/// Raises a subject's or a session's not-before (`KEYS[1]`) from the Redis clock (one clock
+/// for every replica), or to `ARGV[3]` when given and earlier, never moving it backwards, for
+/// `ARGV[1]` seconds; appends it to the stream `KEYS[3]` when given (`key`, `until`,
+/// `not_before`). With a replay marker (`KEYS[2]`, `ARGV[4]` ms; `0`: none) that exists already,
+/// nothing is written. Returns `{not_before, until_ms, stream id or nil, written}`.
+const REVOKE_BEFORE_SCRIPT: &str = concat!(
     lua_append!(),
     r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-local not_before = math.max(now, current)
-redis.call('SET', KEYS[1], not_before, 'EX', ARGV[1])
 local until_ms = now_ms + tonumber(ARGV[1]) * 1000
-local id = false
-if KEYS[2] then
-  id = append(KEYS[2], ARGV[2], {'key', KEYS[1], 'until', until_ms, 'not_before', not_before})
+if ARGV[4] ~= '0' then
+  if redis.call('EXISTS', KEYS[2]) == 1 then return {current, until_ms, false, 0} end
+  redis.call('SET', KEYS[2], 1, 'PX', ARGV[4])
 end
-return {not_before, until_ms, id}
+local at = now
+if ARGV[3] ~= '' then at = math.min(now, tonumber(ARGV[3])) end
+local not_before = math.max(at, current)
+redis.call('SET', KEYS[1], not_before, 'EX', ARGV[1])
+local id = false
+if KEYS[3] then
+  id = append(KEYS[3], ARGV[2], {'key', KEYS[1], 'until', until_ms, 'not_before', not_before})
+end
+return {not_before, until_ms, id, 1}
 "
 );
 
@@ -141,32 +149,51 @@ impl RedisStore {
         Ok(())
     }
 
-    pub async fn revoke_subject(&self, key: &str, ttl_secs: u64) -> Result<i64, StoreError> {
+    /// Raises a not-before (see `REVOKE_BEFORE_SCRIPT`), then waits for the mirrors. In cluster
+    /// mode the stream entry follows in a second script; a replay appends the entry in force
+    /// again, since the first attempt may have failed between the two (the mirror takes an
+    /// entry twice without harm).
+    pub async fn revoke_before(&self, request: NotBefore<'_>) -> Result<Raised, StoreError> {
         let stream = &self.inner.stream;
+        let (marker, marker_ms) = request.once.unwrap_or((request.key, 0));
         let mut cmd = redis::cmd("EVAL");
-        cmd.arg(REVOKE_SUBJECT_SCRIPT);
+        cmd.arg(REVOKE_BEFORE_SCRIPT)
+            .arg(if stream.with_entry { 3 } else { 2 })
+            .arg(request.key)
+            .arg(marker);
         if stream.with_entry {
-            cmd.arg(2).arg(key).arg(&stream.key);
-        } else {
-            cmd.arg(1).arg(key);
+            cmd.arg(&stream.key);
         }
-        cmd.arg(ttl_secs).arg(stream.keep_ms);
-        let (not_before, until_ms, id): (i64, i64, Option<String>) = parse(self.write(cmd).await?)?;
+        cmd.arg(request.ttl_secs)
+            .arg(stream.keep_ms)
+            .arg(request.at.map(|at| at.to_string()).unwrap_or_default())
+            .arg(marker_ms);
+        let (not_before, until_ms, id, written): (i64, i64, Option<String>, i64) =
+            parse(self.write(cmd).await?)?;
+        let raised = Raised {
+            not_before,
+            written: written == 1,
+        };
+        if not_before == 0 {
+            return Ok(raised);
+        }
         let id = match id {
             Some(id) => id,
+            None if stream.with_entry => return Ok(raised),
             None => {
                 let (until, nb) = (until_ms.to_string(), not_before.to_string());
+                let key = request.key;
                 self.append(&[key, "until", &until, "not_before", &nb])
                     .await?
             }
         };
-        let revoked = Revoked::Subject {
-            key: key.to_owned(),
+        let revoked = Revoked::NotBefore {
+            key: request.key.to_owned(),
             not_before,
             until_ms,
         };
         self.await_mirrors(&id, revoked).await;
-        Ok(not_before)
+        Ok(raised)
     }
 
     /// Cluster mode: appends a revocation whose entry is already written (`fields` starts with
