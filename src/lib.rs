@@ -14,6 +14,7 @@
 //! - `form`: strict form-urlencoded bodies with a size cap.
 //! - `error`: the one error type and its OAuth JSON responses.
 //! - `gateway`: the gateway decision for every protocol: credential, scopes, identity headers.
+//! - `idp`: revocations pushed by the identity provider (back-channel logout, shared signals).
 //! - `grpc`: Envoy ext_authz over gRPC and gRPC health checking, on `server.grpc_listen`.
 //! - `state`: what every handler shares (HTTP and gRPC), and the one readiness answer.
 //! - `trusted`: `server.trusted_proxies`, whose X-Forwarded-* headers are believed.
@@ -36,6 +37,7 @@ pub mod form;
 pub mod gateway;
 pub mod grpc;
 pub mod healthcheck;
+pub mod idp;
 pub mod limiter;
 pub mod metrics;
 pub mod policy;

@@ -9,7 +9,8 @@ use std::time::Instant;
 use crate::clock::unix_now;
 use crate::config::OnError;
 use crate::metrics::{Metrics, Outcome};
-use crate::token::{Inactive, StoreKeys, VerifiedToken, Verifier};
+use crate::token::verifier::Rejection;
+use crate::token::{Inactive, SignedToken, StoreKeys, VerifiedToken, Verifier};
 
 use crate::readiness::NotReady;
 use crate::store::{Keys, LookupKeys, NotBefore, Raised, Store, StoreError};
@@ -91,16 +92,35 @@ impl Introspector {
     /// Verifies `token`; when its `kid` is unknown to a JWKS issuer, refetches that issuer's
     /// keys (single-flight, rate-limited) and tries once more.
     pub async fn verify(&self, token: &str) -> Result<VerifiedToken, Inactive> {
-        match self.verifier.verify(token, unix_now()) {
+        self.with_refetch(|| self.verifier.verify(token, unix_now()))
+            .await
+    }
+
+    /// Verifies the signature and issuer of a logout token or security event token (see
+    /// `Verifier::verify_signed`), with the same key sources and refetch as access tokens.
+    pub async fn verify_signed(&self, token: &str) -> Result<SignedToken, Inactive> {
+        self.with_refetch(|| self.verifier.verify_signed(token))
+            .await
+    }
+
+    async fn with_refetch<T>(
+        &self,
+        attempt: impl Fn() -> Result<T, Rejection>,
+    ) -> Result<T, Inactive> {
+        match attempt() {
             Ok(verified) => Ok(verified),
             Err(rejection) => match rejection.refetch {
-                Some(remote) if remote.refetch_for_unknown_kid().await => self
-                    .verifier
-                    .verify(token, unix_now())
-                    .map_err(|r| r.reason),
+                Some(remote) if remote.refetch_for_unknown_kid().await => {
+                    attempt().map_err(|r| r.reason)
+                }
                 _ => Err(rejection.reason),
             },
         }
+    }
+
+    /// The leeway of time claims, in seconds.
+    pub fn leeway_secs(&self) -> i64 {
+        self.verifier.leeway_secs()
     }
 
     /// Decides whether `token` is active now.

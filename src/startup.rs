@@ -16,6 +16,7 @@ use crate::clock::unix_now;
 use crate::config::{ConfigError, IssuerSettings, ServerSettings, Settings};
 use crate::gateway::AuthOptions;
 use crate::grpc::GrpcServer;
+use crate::idp::Receivers;
 use crate::limiter::FailureLimiter;
 use crate::metrics::Metrics;
 use crate::policy::Introspector;
@@ -93,6 +94,7 @@ impl Application {
                 ),
                 trusted_proxies.clone(),
             ),
+            receivers: Receivers::from_settings(&settings, trusted_proxies.clone())?,
             trusted_proxies,
             auth,
             metrics,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::client_auth::Clients;
 use crate::gateway::AuthOptions;
+use crate::idp::Receivers;
 use crate::metrics::Metrics;
 use crate::policy::Introspector;
 use crate::readiness::NotReady;
@@ -15,6 +16,8 @@ pub struct AppState {
     pub introspector: Introspector,
     pub clients: Clients,
     pub auth: AuthOptions,
+    /// The receivers of logouts and security events from identity providers.
+    pub receivers: Receivers,
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,
     pub ready_timeout: Duration,

@@ -3,14 +3,16 @@
 //! any port is bound. Every error names the key it is about.
 //!
 //! One file per section, each with its own `validate()`: `server` (with `[log]`), `jwt`,
-//! `store`, `auth`, `cache`, `clients` (with `[client_auth]`); `secret` wraps secret values; `error` is
-//! the one-line error and the translation of the `config` crate's messages.
+//! `store`, `auth`, `cache`, `clients` (with `[client_auth]`), `receivers` (`[backchannel_logout]`,
+//! `[ssf]`); `secret` wraps secret values; `error` is the one-line error and the translation of the
+//! `config` crate's messages.
 
 mod auth;
 mod cache;
 mod clients;
 mod error;
 mod jwt;
+mod receivers;
 mod secret;
 mod server;
 mod store;
@@ -26,6 +28,7 @@ pub use cache::CacheSettings;
 pub use clients::{ClientAuthSettings, ClientSettings};
 pub use error::ConfigError;
 pub use jwt::{IssuerSettings, JwtSettings, PublicKeySettings};
+pub use receivers::{BackchannelLogoutSettings, SsfSettings};
 pub use secret::Secret;
 pub use server::{LogFormat, LogSettings, ServerSettings};
 pub use store::{redacted, Backend, OnError, RedisMode, StoreSettings};
@@ -42,6 +45,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub cache: CacheSettings,
     pub client_auth: ClientAuthSettings,
+    pub backchannel_logout: BackchannelLogoutSettings,
+    pub ssf: SsfSettings,
     pub log: LogSettings,
     #[serde(default)]
     pub clients: Vec<ClientSettings>,
@@ -83,6 +88,8 @@ impl Settings {
                 .with_list_parse_key("jwt.algorithms")
                 .with_list_parse_key("jwt.audience")
                 .with_list_parse_key("store.redis_urls")
+                .with_list_parse_key("backchannel_logout.audience")
+                .with_list_parse_key("ssf.audience")
                 .source(Some(env)),
         );
         let mut settings: Settings = builder
@@ -101,6 +108,8 @@ impl Settings {
         self.jwt.validate(self.server.max_body_bytes)?;
         self.store.validate()?;
         self.auth.validate()?;
+        self.backchannel_logout.validate(&self.jwt)?;
+        self.ssf.validate(&self.jwt)?;
         self.log.validate()?;
         clients::validate(&self.clients, &self.client_auth)
     }

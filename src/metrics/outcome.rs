@@ -25,6 +25,8 @@ pub enum Outcome {
     InsufficientScope,
     /// /revoke of a token that is not ours or already dead (RFC 7009 §2.2: still 200).
     Ignored,
+    /// A logout token or security event delivered again: accepted, nothing written.
+    Replayed,
     InvalidRequest,
     InvalidClient,
     RateLimited,
@@ -58,6 +60,7 @@ impl Outcome {
             Outcome::MissingToken => "missing_token",
             Outcome::InsufficientScope => "insufficient_scope",
             Outcome::Ignored => "ignored",
+            Outcome::Replayed => "replayed",
             Outcome::InvalidRequest => "invalid_request",
             Outcome::InvalidClient => "invalid_client",
             Outcome::RateLimited => "rate_limited",

@@ -2,6 +2,7 @@
 //! that counts, times and logs every request (by route and bounded outcome, never by content).
 
 mod auth;
+mod backchannel;
 mod health;
 mod introspect;
 mod revoke;
@@ -24,6 +25,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(post_only("/revoke", revoke::revoke))
         .service(post_only("/revoke/subject", revoke::revoke_subject))
         .service(post_only("/revoke/session", revoke::revoke_session))
+        .service(post_only(
+            "/backchannel-logout",
+            backchannel::backchannel_logout,
+        ))
         // A scope matches "/auth" and everything below it by prefix; a `{tail:.*}` pattern
         // would run a regex on every gateway request.
         .service(web::scope("/auth").default_service(web::to(auth::auth)))
@@ -75,6 +80,7 @@ fn endpoint_of(path: &str) -> &'static str {
         "/revoke" => "revoke",
         "/revoke/subject" => "revoke_subject",
         "/revoke/session" => "revoke_session",
+        "/backchannel-logout" => "backchannel_logout",
         "/healthz" => "healthz",
         "/readyz" => "readyz",
         "/metrics" => "metrics",

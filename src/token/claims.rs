@@ -103,7 +103,8 @@ impl ClaimsPolicy {
 
 /// RFC 7519 NumericDate: a JSON number of seconds, possibly fractional. Strings, booleans,
 /// `null` and non-finite values are refused.
-fn numeric_date(value: &Value) -> Result<i64, Inactive> {
+/// A JSON NumericDate (RFC 7519 §2): an integer, or a finite number rounded down.
+pub fn numeric_date(value: &Value) -> Result<i64, Inactive> {
     let Value::Number(n) = value else {
         return Err(Inactive::Claims);
     };

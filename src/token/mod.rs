@@ -9,6 +9,8 @@
 //! - `issuers`: the trusted issuers and their key sources, built from the settings.
 //! - `jwks`: keys fetched from identity providers (JWKS, OpenID Connect discovery); its
 //!   `document` reads what comes over the wire.
+//! - `signed`: logout tokens and security event tokens, verified like access tokens up to the
+//!   signature, then checked by their own rules.
 //! - `signer`: `introspectd mint` and the start-up self-test.
 
 pub mod cache;
@@ -18,6 +20,7 @@ pub mod jose;
 pub mod jwks;
 pub mod keys;
 pub mod pem;
+pub mod signed;
 pub mod signer;
 pub mod verifier;
 
@@ -29,6 +32,7 @@ use sha2::{Digest, Sha256};
 pub use claims::{CheckedClaims, ClaimsPolicy};
 
 use crate::metrics::Outcome;
+pub use signed::SignedToken;
 pub use verifier::Verifier;
 
 /// Selects jsonwebtoken's crypto backend explicitly: AWS-LC (aws-lc-rs). Measured against

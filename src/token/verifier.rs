@@ -22,6 +22,7 @@ use super::issuers::{
 use super::jose::{Segments, UniqueObject};
 use super::jwks::RemoteKeys;
 use super::keys::{parse_algorithms, KeyEntry, KeyKind};
+use super::signed::{has_type, SignedToken, EVENT_TYPES};
 use super::{ClaimsPolicy, Inactive, VerifiedToken};
 use crate::config::{ConfigError, JwtSettings};
 
@@ -195,6 +196,10 @@ impl Verifier {
         }
         let segments = Segments::split(token).ok_or(Inactive::Malformed)?;
         let (header, alg) = parse_header(segments.header)?;
+        // A logout token or a security event is never an access token (RFC 8725 §3.11).
+        if EVENT_TYPES.iter().any(|t| has_type(&header, t)) {
+            return Err(Inactive::Claims.into());
+        }
         let kid = header.get("kid").and_then(Value::as_str);
         let (index, claims) = self.choose_issuer(segments.payload)?;
         let issuer = &self.issuers[index];
@@ -218,6 +223,38 @@ impl Verifier {
         self.cache
             .insert(token, &verified, index, generation, payload_len, expires_at);
         Ok(verified)
+    }
+
+    /// Verifies a signed token that is not an access token (a logout token, a security event
+    /// token): length, header, issuer (its `iss` must name a configured issuer, in single-issuer
+    /// mode too), allowlist, key, signature, `crit`. The claims are the caller's to check; nothing
+    /// is cached. A rejection for the issuer is `Claims`, for the key or signature `Signature`.
+    pub fn verify_signed(&self, token: &str) -> Result<SignedToken, Rejection> {
+        if token.is_empty() || token.len() > self.max_token_bytes {
+            return Err(Inactive::Malformed.into());
+        }
+        let segments = Segments::split(token).ok_or(Inactive::Malformed)?;
+        let (header, alg) = parse_header(segments.header)?;
+        let claims = UniqueObject::from_segment(segments.payload).ok_or(Inactive::Malformed)?;
+        let iss = claims.get("iss").and_then(Value::as_str);
+        let index = match (iss, self.by_name.is_empty()) {
+            (Some(iss), false) => self.by_name.get(iss).copied(),
+            (Some(iss), true) => {
+                (self.issuers[0].policy.issuer.as_deref() == Some(iss)).then_some(0)
+            }
+            (None, _) => None,
+        }
+        .ok_or(Inactive::Claims)?;
+        let issuer = &self.issuers[index];
+        if !issuer.algorithms.contains(&alg) {
+            return Err(Inactive::Signature.into());
+        }
+        let kid = header.get("kid").and_then(Value::as_str);
+        check_signature(issuer, &segments, alg, kid)?;
+        if header.contains_key("crit") {
+            return Err(Inactive::Malformed.into());
+        }
+        Ok(SignedToken { header, claims })
     }
 
     /// The issuer whose keys to try. With several issuers the (not yet verified) `iss` only

@@ -1,175 +1,18 @@
-//! Keys from an identity provider: a local JWKS / OpenID Connect discovery server started by the
-//! test (in-process, free port) serves keys made from the test fixtures, counts its fetches and
+//! Keys from an identity provider: the fake one of idp.rs (JWKS and OpenID Connect discovery,
+//! in-process on a free port) serves keys made from the test fixtures, counts its fetches and
 //! can be taken down.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use introspectd::clock::unix_now;
 use introspectd::config::{Backend, IssuerSettings, Secret};
-use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
 use crate::helpers::{test_settings, TestApp};
-
-const IDP: &str = "https://idp.test";
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    std::fs::read(path).unwrap()
-}
-
-/// A signing key of the fake identity provider.
-struct IdpKey {
-    kid: &'static str,
-    alg: Algorithm,
-    key: EncodingKey,
-}
-
-impl IdpKey {
-    fn new(kid: &'static str, alg: Algorithm, file: &str) -> IdpKey {
-        let pem = fixture(file);
-        let key = match alg {
-            Algorithm::ES256 => EncodingKey::from_ec_pem(&pem),
-            Algorithm::EdDSA => EncodingKey::from_ed_pem(&pem),
-            _ => EncodingKey::from_rsa_pem(&pem),
-        }
-        .unwrap();
-        IdpKey { kid, alg, key }
-    }
-
-    fn jwk(&self) -> Value {
-        let mut jwk = Jwk::from_encoding_key(&self.key, self.alg).unwrap();
-        jwk.common.key_id = Some(self.kid.to_owned());
-        serde_json::to_value(jwk).unwrap()
-    }
-
-    /// A token for `sub` from `iss`, naming this key's kid (or `kid` when given).
-    fn token(&self, iss: &str, aud: &str, kid: Option<&str>) -> String {
-        let mut header = Header::new(self.alg);
-        header.kid = Some(kid.unwrap_or(self.kid).to_owned());
-        let now = unix_now();
-        let claims = json!({"sub": "alice", "iss": iss, "aud": aud, "iat": now, "exp": now + 600,
-                            "jti": uuid::Uuid::new_v4().to_string()});
-        jsonwebtoken::encode(&header, &claims, &self.key).unwrap()
-    }
-}
-
-fn rsa1() -> IdpKey {
-    IdpKey::new("rsa-1", Algorithm::RS256, "rs256-private.pem")
-}
-
-fn rsa2() -> IdpKey {
-    IdpKey::new("rsa-2", Algorithm::RS256, "rs256-b-private.pem")
-}
-
-#[derive(Default)]
-struct IdpState {
-    jwks: Mutex<Value>,
-    discovery_issuer: Mutex<String>,
-    jwks_fetches: AtomicUsize,
-    down: AtomicBool,
-    port: Mutex<u16>,
-}
-
-/// The fake identity provider: `/jwks` and `/.well-known/openid-configuration`.
-struct Idp {
-    state: web::Data<IdpState>,
-    port: u16,
-}
-
-impl Idp {
-    async fn start(keys: &[&IdpKey]) -> Idp {
-        let state = web::Data::new(IdpState::default());
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        *state.port.lock().unwrap() = port;
-        *state.discovery_issuer.lock().unwrap() = IDP.to_owned();
-        let data = state.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .route("/jwks", web::get().to(jwks))
-                .route(
-                    "/.well-known/openid-configuration",
-                    web::get().to(discovery),
-                )
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
-        let idp = Idp { state, port };
-        idp.serve(keys);
-        idp
-    }
-
-    fn serve(&self, keys: &[&IdpKey]) {
-        *self.state.jwks.lock().unwrap() =
-            json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()});
-    }
-
-    fn fetches(&self) -> usize {
-        self.state.jwks_fetches.load(Ordering::SeqCst)
-    }
-
-    fn set_down(&self, down: bool) {
-        self.state.down.store(down, Ordering::SeqCst);
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn issuer(&self, algorithms: &[&str], audience: &str) -> IssuerSettings {
-        IssuerSettings {
-            issuer: IDP.into(),
-            audience: vec![audience.into()],
-            algorithms: algorithms.iter().map(|a| a.to_string()).collect(),
-            hmac_secret: None,
-            public_key_file: None,
-            public_keys: vec![],
-            jwks_url: Some(self.url("/jwks")),
-            discovery_url: None,
-            allow_http: true,
-            refresh_secs: 300,
-            min_refresh_secs: 60,
-            max_refresh_secs: 3600,
-            unknown_kid_refetch_secs: 60,
-            max_stale_secs: 86_400,
-            fetch_timeout_ms: 2_000,
-        }
-    }
-}
-
-async fn jwks(state: web::Data<IdpState>) -> HttpResponse {
-    if state.down.load(Ordering::SeqCst) {
-        return HttpResponse::ServiceUnavailable().finish();
-    }
-    state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
-    HttpResponse::Ok()
-        .insert_header(("cache-control", "public, max-age=120"))
-        .json(state.jwks.lock().unwrap().clone())
-}
-
-async fn discovery(state: web::Data<IdpState>) -> HttpResponse {
-    let port = *state.port.lock().unwrap();
-    HttpResponse::Ok().json(json!({
-        "issuer": state.discovery_issuer.lock().unwrap().clone(),
-        "jwks_uri": format!("http://127.0.0.1:{port}/jwks"),
-    }))
-}
+use crate::idp::{fixture, rsa1, rsa2, Idp, IdpKey, IDP};
 
 async fn app_with(issuers: Vec<IssuerSettings>) -> TestApp {
     let mut settings = test_settings(Backend::Memory, None);
@@ -340,7 +183,7 @@ async fn discovery_leads_to_the_jwks_and_must_name_the_issuer() {
     assert_eq!(ready(&app).await, 200);
     app.assert_active(&key.token(IDP, "api", None)).await;
 
-    *idp.state.discovery_issuer.lock().unwrap() = "https://someone-else.test".into();
+    idp.set_discovery_issuer("https://someone-else.test");
     let other = app_with(vec![issuer]).await;
     assert_eq!(ready(&other).await, 503);
     other.assert_inactive(&key.token(IDP, "api", None)).await;
@@ -399,7 +242,7 @@ async fn rsa_keys_under_2048_bits_in_a_jwks_are_not_used() {
     let (jwk_2047, token_2047) = small("2047");
     let good = rsa1();
     let idp = Idp::start(&[&good]).await;
-    *idp.state.jwks.lock().unwrap() = json!({"keys": [jwk_1024, jwk_2047, good.jwk()]});
+    idp.serve_document(json!({"keys": [jwk_1024, jwk_2047, good.jwk()]}));
     let mut settings = test_settings(Backend::Memory, None);
     settings.jwt.hmac_secret = None;
     settings.jwt.issuer = None;

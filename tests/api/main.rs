@@ -10,6 +10,7 @@ mod support;
 mod tls_support;
 
 mod auth;
+mod backchannel;
 mod cache;
 mod chaos;
 mod client_auth;
@@ -20,6 +21,7 @@ mod fleet;
 mod gateways;
 mod grpc;
 mod health;
+mod idp;
 mod introspect;
 mod jwks;
 mod mirror;

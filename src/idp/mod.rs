@@ -1,0 +1,172 @@
+//! Revocations pushed by the identity provider: OpenID Connect Back-Channel Logout tokens
+//! (logout.rs) and Shared Signals security event tokens (set.rs, events.rs). Each is a signed
+//! token verified with the issuers' keys (`Verifier::verify_signed`), then checked by its own
+//! rules here, then applied once (a replay marker per issuer and `jti`).
+//!
+//! This file holds what both receivers share: their options, the failure limiter (per claimed
+//! issuer and per source, as client authentication), and the claim rules they have in common.
+
+pub mod logout;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::HttpRequest;
+use serde_json::{Map, Value};
+
+use crate::config::{BackchannelLogoutSettings, ConfigError, Settings};
+use crate::error::ApiError;
+use crate::limiter::FailureLimiter;
+use crate::token::claims::numeric_date;
+use crate::token::jose::{Segments, UniqueObject};
+use crate::trusted::TrustedProxies;
+
+/// What a receiver accepts: the audiences and the oldest `iat`.
+#[derive(Debug, Clone)]
+pub struct ReceiverOptions {
+    pub audience: Vec<String>,
+    pub max_age_secs: i64,
+}
+
+impl ReceiverOptions {
+    fn from_settings(audience: &[String], max_age_secs: u64) -> ReceiverOptions {
+        ReceiverOptions {
+            audience: audience.to_vec(),
+            max_age_secs: i64::try_from(max_age_secs).unwrap_or(i64::MAX),
+        }
+    }
+}
+
+/// The receivers' shared state, built once at start-up.
+pub struct Receivers {
+    /// `[backchannel_logout]`, when enabled.
+    pub logout: Option<ReceiverOptions>,
+    /// Configured issuer names: only these are counted by the limiter, so a flood of made-up
+    /// issuers cannot fill it.
+    issuers: Vec<String>,
+    limiter: FailureLimiter,
+    trusted: TrustedProxies,
+}
+
+/// One delivery, as the limiter sees it: where it came from and which configured issuer it
+/// claims to be from (unverified).
+pub struct Attempt {
+    source: Option<IpAddr>,
+    issuer: Option<String>,
+}
+
+impl Receivers {
+    pub fn from_settings(
+        settings: &Settings,
+        trusted: TrustedProxies,
+    ) -> Result<Receivers, ConfigError> {
+        let BackchannelLogoutSettings {
+            enabled,
+            audience,
+            max_age_secs,
+        } = &settings.backchannel_logout;
+        let jwt = &settings.jwt;
+        let issuers = match &jwt.issuer {
+            Some(issuer) if jwt.issuers.is_empty() => vec![issuer.clone()],
+            _ => jwt.issuers.iter().map(|i| i.issuer.clone()).collect(),
+        };
+        Ok(Receivers {
+            logout: enabled.then(|| ReceiverOptions::from_settings(audience, *max_age_secs)),
+            issuers,
+            limiter: FailureLimiter::new(
+                settings.client_auth.max_failures,
+                Duration::from_secs(settings.client_auth.window_secs),
+            ),
+            trusted,
+        })
+    }
+
+    /// Reads where a delivery comes from and which configured issuer `token` names.
+    pub fn attempt(&self, req: &HttpRequest, token: &str) -> Attempt {
+        let source = self.trusted.client_addr(
+            req.peer_addr().map(|a| a.ip()),
+            req.headers()
+                .get_all("x-forwarded-for")
+                .map(header::HeaderValue::as_bytes)
+                .collect::<Vec<_>>()
+                .into_iter(),
+        );
+        let issuer = claimed_issuer(token).filter(|iss| self.issuers.contains(iss));
+        Attempt { source, issuer }
+    }
+
+    /// 429 when this source or this issuer failed too often, before any verification.
+    pub fn check_limit(&self, attempt: &Attempt) -> Result<(), ApiError> {
+        match self
+            .limiter
+            .blocked_for(attempt.issuer.as_deref(), attempt.source)
+        {
+            Some(retry_after) => Err(ApiError::TooManyFailures(retry_after)),
+            None => Ok(()),
+        }
+    }
+
+    pub fn failed(&self, attempt: &Attempt) {
+        self.limiter
+            .record_failure(attempt.issuer.as_deref(), attempt.source);
+    }
+}
+
+/// The `iss` a token claims, unverified (for the limiter only).
+fn claimed_issuer(token: &str) -> Option<String> {
+    let segments = Segments::split(token)?;
+    let claims = UniqueObject::from_segment(segments.payload)?;
+    claims.get("iss")?.as_str().map(str::to_owned)
+}
+
+/// Whether `aud` (a string or an array of strings) names one of `audience`.
+fn audience_matches(claims: &Map<String, Value>, audience: &[String]) -> bool {
+    match claims.get("aud") {
+        Some(Value::String(one)) => audience.contains(one),
+        Some(Value::Array(many)) => many
+            .iter()
+            .any(|a| a.as_str().is_some_and(|a| audience.iter().any(|x| x == a))),
+        _ => false,
+    }
+}
+
+/// `iat`: required, numeric, not in the future beyond the leeway, not older than the receiver
+/// accepts. Returns it.
+fn issued_at(
+    claims: &Map<String, Value>,
+    now: i64,
+    leeway: i64,
+    max_age: i64,
+) -> Result<i64, &'static str> {
+    let iat = claims
+        .get("iat")
+        .ok_or("the iat claim is required")
+        .and_then(|v| numeric_date(v).map_err(|_| "iat must be a number"))?;
+    if iat > now.saturating_add(leeway) {
+        return Err("iat is in the future");
+    }
+    if iat.saturating_add(max_age).saturating_add(leeway) <= now {
+        return Err("the token is too old (iat)");
+    }
+    Ok(iat)
+}
+
+/// A required, non-empty string claim.
+fn required_string<'a>(
+    claims: &'a Map<String, Value>,
+    name: &str,
+    missing: &'static str,
+) -> Result<&'a str, &'static str> {
+    claims
+        .get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or(missing)
+}
+
+/// Milliseconds a replay marker must live: until the token is refused anyway (its `iat` plus
+/// the receiver's maximum age, or its `exp`, plus leeway), at least one second.
+fn replay_ttl_ms(refused_from: i64, now: i64) -> u64 {
+    (refused_from.saturating_sub(now).max(1) as u64).saturating_mul(1000)
+}
