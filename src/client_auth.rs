@@ -54,14 +54,7 @@ impl Clients {
 
     /// Authenticates the caller and returns its client id.
     pub fn authenticate(&self, req: &HttpRequest, form: &Form) -> Result<String, ApiError> {
-        let source = self.trusted.client_addr(
-            req.peer_addr().map(|a| a.ip()),
-            req.headers()
-                .get_all("x-forwarded-for")
-                .map(header::HeaderValue::as_bytes)
-                .collect::<Vec<_>>()
-                .into_iter(),
-        );
+        let source = self.trusted.source_of(req);
         let basic = match basic_credentials(req) {
             Err(ApiError::InvalidClient) => {
                 self.limit(None, source)?;

@@ -53,6 +53,19 @@ impl TrustedProxies {
         Some(client)
     }
 
+    /// The source address of a request: its peer's, or the client a trusted proxy forwarded
+    /// for (`client_addr`).
+    pub fn source_of(&self, req: &actix_web::HttpRequest) -> Option<IpAddr> {
+        self.client_addr(
+            req.peer_addr().map(|a| a.ip()),
+            req.headers()
+                .get_all("x-forwarded-for")
+                .map(actix_web::http::header::HeaderValue::as_bytes)
+                .collect::<Vec<_>>()
+                .into_iter(),
+        )
+    }
+
     /// The header's value when the peer is trusted, else nothing.
     pub fn forwarded<'a>(&self, peer: Option<IpAddr>, value: Option<&'a [u8]>) -> Option<&'a str> {
         if !peer.is_some_and(|ip| self.contains(ip)) {

@@ -11,7 +11,6 @@ pub mod logout;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use actix_web::http::header;
 use actix_web::HttpRequest;
 use serde_json::{Map, Value};
 
@@ -84,14 +83,7 @@ impl Receivers {
 
     /// Reads where a delivery comes from and which configured issuer `token` names.
     pub fn attempt(&self, req: &HttpRequest, token: &str) -> Attempt {
-        let source = self.trusted.client_addr(
-            req.peer_addr().map(|a| a.ip()),
-            req.headers()
-                .get_all("x-forwarded-for")
-                .map(header::HeaderValue::as_bytes)
-                .collect::<Vec<_>>()
-                .into_iter(),
-        );
+        let source = self.trusted.source_of(req);
         let issuer = claimed_issuer(token).filter(|iss| self.issuers.contains(iss));
         Attempt { source, issuer }
     }

@@ -177,22 +177,31 @@ impl Idp {
 
     pub fn issuer(&self, algorithms: &[&str], audience: &str) -> IssuerSettings {
         IssuerSettings {
-            issuer: IDP.into(),
-            audience: vec![audience.into()],
-            algorithms: algorithms.iter().map(|a| a.to_string()).collect(),
-            hmac_secret: None,
-            public_key_file: None,
-            public_keys: vec![],
             jwks_url: Some(self.url("/jwks")),
-            discovery_url: None,
             allow_http: true,
-            refresh_secs: 300,
-            min_refresh_secs: 60,
-            max_refresh_secs: 3600,
-            unknown_kid_refetch_secs: 60,
-            max_stale_secs: 86_400,
-            fetch_timeout_ms: 2_000,
+            ..issuer_settings(IDP, algorithms, audience)
         }
+    }
+}
+
+/// `[[jwt.issuers]]` settings for `name` with the documented defaults and no key source yet.
+pub fn issuer_settings(name: &str, algorithms: &[&str], audience: &str) -> IssuerSettings {
+    IssuerSettings {
+        issuer: name.into(),
+        audience: vec![audience.into()],
+        algorithms: algorithms.iter().map(|a| a.to_string()).collect(),
+        hmac_secret: None,
+        public_key_file: None,
+        public_keys: vec![],
+        jwks_url: None,
+        discovery_url: None,
+        allow_http: false,
+        refresh_secs: 300,
+        min_refresh_secs: 60,
+        max_refresh_secs: 3600,
+        unknown_kid_refetch_secs: 60,
+        max_stale_secs: 86_400,
+        fetch_timeout_ms: 2_000,
     }
 }
 

@@ -103,21 +103,8 @@ async fn with_several_issuers_iss_is_required_and_sessions_are_per_issuer() {
     use introspectd::config::{IssuerSettings, Secret};
     let second = "https://second.example";
     let issuer = |name: &str| IssuerSettings {
-        issuer: name.into(),
-        audience: vec!["api".into()],
-        algorithms: vec!["HS256".into()],
         hmac_secret: Some(Secret::new(crate::helpers::SECRET)),
-        public_key_file: None,
-        public_keys: vec![],
-        jwks_url: None,
-        discovery_url: None,
-        allow_http: false,
-        refresh_secs: 300,
-        min_refresh_secs: 60,
-        max_refresh_secs: 3600,
-        unknown_kid_refetch_secs: 60,
-        max_stale_secs: 86_400,
-        fetch_timeout_ms: 2_000,
+        ..crate::idp::issuer_settings(name, &["HS256"], "api")
     };
     let app = TestApp::spawn_with(Backend::Memory, |s| {
         s.jwt.hmac_secret = None;
