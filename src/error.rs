@@ -60,6 +60,11 @@ pub enum ApiError {
     MissingToken,
     /// 401 `invalid_token`: /auth got a malformed or inactive token; the outcome says why.
     InvalidToken(Outcome),
+    /// 400 with RFC 8935's `{"err","description"}`: a Security Event Token was refused.
+    SetRefused {
+        err: &'static str,
+        description: &'static str,
+    },
     /// 403 `insufficient_scope`, naming the required scopes (scope-token characters only; the
     /// attribute is left out when none is valid syntax).
     InsufficientScope(String),
@@ -68,7 +73,7 @@ pub enum ApiError {
 impl ApiError {
     pub fn outcome(&self) -> Outcome {
         match self {
-            ApiError::InvalidRequest(_) => Outcome::InvalidRequest,
+            ApiError::InvalidRequest(_) | ApiError::SetRefused { .. } => Outcome::InvalidRequest,
             ApiError::InvalidClient => Outcome::InvalidClient,
             ApiError::TooManyFailures(_) => Outcome::RateLimited,
             ApiError::PayloadTooLarge => Outcome::TooLarge,
@@ -85,6 +90,7 @@ impl ApiError {
     fn code_and_description(&self) -> (&'static str, &'static str) {
         match self {
             ApiError::InvalidRequest(why) => ("invalid_request", why),
+            ApiError::SetRefused { err, description } => (err, description),
             ApiError::InvalidClient => ("invalid_client", "client authentication failed"),
             ApiError::TooManyFailures(_) => (
                 "invalid_client",
@@ -126,7 +132,7 @@ impl std::fmt::Display for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidRequest(_) | ApiError::SetRefused { .. } => StatusCode::BAD_REQUEST,
             ApiError::InvalidClient | ApiError::MissingToken | ApiError::InvalidToken(_) => {
                 StatusCode::UNAUTHORIZED
             }
@@ -181,9 +187,10 @@ impl ApiError {
             ApiError::MethodNotAllowed(allow) => {
                 vec![(header::ALLOW, HeaderValue::from_static(allow))]
             }
-            ApiError::InvalidRequest(_) | ApiError::PayloadTooLarge | ApiError::NotFound => {
-                Vec::new()
-            }
+            ApiError::InvalidRequest(_)
+            | ApiError::SetRefused { .. }
+            | ApiError::PayloadTooLarge
+            | ApiError::NotFound => Vec::new(),
         }
     }
 
@@ -192,6 +199,7 @@ impl ApiError {
         let (code, description) = self.code_and_description();
         match self {
             ApiError::MissingToken => None,
+            ApiError::SetRefused { .. } => Some(json!({ "err": code, "description": description })),
             _ => Some(json!({ "error": code, "error_description": description })),
         }
     }
@@ -312,6 +320,22 @@ mod tests {
                 None => assert!(body.is_empty(), "{error:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_refused_security_event_gets_rfc_8935s_body() {
+        let error = ApiError::SetRefused {
+            err: "invalid_audience",
+            description: "why",
+        };
+        let response = error.error_response();
+        assert_eq!(response.status().as_u16(), 400);
+        let body = response.into_body().try_into_bytes().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            json,
+            json!({"err": "invalid_audience", "description": "why"})
+        );
     }
 
     #[test]

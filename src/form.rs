@@ -86,9 +86,25 @@ fn hex_value(b: u8) -> Option<u8> {
 /// and more than `limit` bytes is 413, checked against Content-Length and again while reading.
 pub async fn read_form(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
 ) -> Result<Form, ApiError> {
+    const FORM: (&str, &str) = (
+        "application/x-www-form-urlencoded",
+        "the body must be application/x-www-form-urlencoded",
+    );
+    Form::parse(&read_body(req, payload, limit, FORM).await?)
+}
+
+/// Reads a body of one media type (`expected`: the type, and the error when it is another), in
+/// UTF-8 when a charset is named, without content coding, at most `limit` bytes (413, checked
+/// against Content-Length and again while reading).
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+    expected: (&str, &'static str),
+) -> Result<web::BytesMut, ApiError> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -96,10 +112,8 @@ pub async fn read_form(
         .unwrap_or("");
     let mut params = content_type.split(';').map(str::trim);
     let mime = params.next().unwrap_or("");
-    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        return Err(ApiError::InvalidRequest(
-            "the body must be application/x-www-form-urlencoded",
-        ));
+    if !mime.eq_ignore_ascii_case(expected.0) {
+        return Err(ApiError::InvalidRequest(expected.1));
     }
     if params.any(|p| {
         p.split_once('=').is_some_and(|(k, v)| {
@@ -132,7 +146,7 @@ pub async fn read_form(
         }
         body.extend_from_slice(&chunk);
     }
-    Form::parse(&body)
+    Ok(body)
 }
 
 #[cfg(test)]

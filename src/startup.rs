@@ -80,7 +80,11 @@ impl Application {
             settings.store.on_error,
             settings.store.revocation_margin_secs,
             Arc::clone(&metrics),
-        );
+        )
+        .with_security_events(settings.ssf.enabled);
+        if settings.ssf.enabled {
+            metrics.enable_security_events();
+        }
         let shutting_down = Arc::new(AtomicBool::new(false));
         let trusted_proxies = TrustedProxies::new(settings.server.trusted_proxy_nets()?);
         let state = Arc::new(AppState {

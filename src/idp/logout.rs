@@ -3,8 +3,7 @@
 
 use serde_json::Value;
 
-use super::{audience_matches, issued_at, replay_ttl_ms, required_string, ReceiverOptions};
-use crate::token::claims::numeric_date;
+use super::{accepted_for_ms, audience_matches, required_string, ReceiverOptions};
 use crate::token::SignedToken;
 
 /// The event a logout token must carry (§2.4).
@@ -37,15 +36,8 @@ pub fn validate<'a>(
     if !audience_matches(claims, &options.audience) {
         return Err("aud names no client of backchannel_logout.audience");
     }
-    let iat = issued_at(claims, now, leeway, options.max_age_secs)?;
-    let mut refused_from = iat.saturating_add(options.max_age_secs);
-    if let Some(exp) = claims.get("exp") {
-        let exp = numeric_date(exp).map_err(|_| "exp must be a number")?;
-        if now >= exp.saturating_add(leeway) {
-            return Err("the logout token has expired");
-        }
-        refused_from = refused_from.min(exp);
-    }
+    let replay_ttl_ms =
+        accepted_for_ms(claims, options, now, leeway, "the logout token has expired")?;
     let jti = required_string(claims, "jti", "the jti claim is required")?;
     let is_logout_event = claims
         .get("events")
@@ -75,7 +67,7 @@ pub fn validate<'a>(
         jti,
         sid,
         sub,
-        replay_ttl_ms: replay_ttl_ms(refused_from.saturating_add(leeway), now),
+        replay_ttl_ms,
     })
 }
 

@@ -6,7 +6,9 @@
 //! This file holds what both receivers share: their options, the failure limiter (per claimed
 //! issuer and per source, as client authentication), and the claim rules they have in common.
 
+pub mod events;
 pub mod logout;
+pub mod set;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -14,6 +16,7 @@ use std::time::Duration;
 use actix_web::HttpRequest;
 use serde_json::{Map, Value};
 
+use crate::client_auth::{constant_time_eq, digest};
 use crate::config::{BackchannelLogoutSettings, ConfigError, Settings};
 use crate::error::ApiError;
 use crate::limiter::FailureLimiter;
@@ -37,10 +40,40 @@ impl ReceiverOptions {
     }
 }
 
+/// `[ssf]`: what a SET must meet, and the digest of the bearer token the transmitter presents.
+pub struct SsfOptions {
+    pub receiver: ReceiverOptions,
+    bearer: Option<[u8; 32]>,
+}
+
+impl SsfOptions {
+    /// Whether the request presents the configured bearer token (compared in constant time);
+    /// true when none is configured.
+    pub fn authenticates(&self, req: &HttpRequest) -> bool {
+        let Some(expected) = &self.bearer else {
+            return true;
+        };
+        let mut values = req
+            .headers()
+            .get_all(actix_web::http::header::AUTHORIZATION);
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return false;
+        };
+        let value = value.as_bytes();
+        let presented = match value.get(..7) {
+            Some(scheme) if scheme.eq_ignore_ascii_case(b"bearer ") => &value[7..],
+            _ => return false,
+        };
+        constant_time_eq(&digest(presented), expected)
+    }
+}
+
 /// The receivers' shared state, built once at start-up.
 pub struct Receivers {
     /// `[backchannel_logout]`, when enabled.
     pub logout: Option<ReceiverOptions>,
+    /// `[ssf]`, when enabled.
+    pub ssf: Option<SsfOptions>,
     /// Configured issuer names: only these are counted by the limiter, so a flood of made-up
     /// issuers cannot fill it.
     issuers: Vec<String>,
@@ -70,8 +103,17 @@ impl Receivers {
             Some(issuer) if jwt.issuers.is_empty() => vec![issuer.clone()],
             _ => jwt.issuers.iter().map(|i| i.issuer.clone()).collect(),
         };
+        let ssf = &settings.ssf;
+        let ssf = match ssf.enabled {
+            true => Some(SsfOptions {
+                receiver: ReceiverOptions::from_settings(&ssf.audience, ssf.max_age_secs),
+                bearer: ssf.bearer_token()?.map(|t| digest(t.expose().as_bytes())),
+            }),
+            false => None,
+        };
         Ok(Receivers {
             logout: enabled.then(|| ReceiverOptions::from_settings(audience, *max_age_secs)),
+            ssf,
             issuers,
             limiter: FailureLimiter::new(
                 settings.client_auth.max_failures,
@@ -123,14 +165,16 @@ fn audience_matches(claims: &Map<String, Value>, audience: &[String]) -> bool {
     }
 }
 
-/// `iat`: required, numeric, not in the future beyond the leeway, not older than the receiver
-/// accepts. Returns it.
-fn issued_at(
+/// How long a receiver accepts a token, from its `iat` (required, numeric, not in the future
+/// beyond the leeway, not older than the receiver accepts) and its `exp` (honoured when
+/// present; `expired` says so): the replay marker's lifetime, in ms.
+fn accepted_for_ms(
     claims: &Map<String, Value>,
+    options: &ReceiverOptions,
     now: i64,
     leeway: i64,
-    max_age: i64,
-) -> Result<i64, &'static str> {
+    expired: &'static str,
+) -> Result<u64, &'static str> {
     let iat = claims
         .get("iat")
         .ok_or("the iat claim is required")
@@ -138,10 +182,23 @@ fn issued_at(
     if iat > now.saturating_add(leeway) {
         return Err("iat is in the future");
     }
-    if iat.saturating_add(max_age).saturating_add(leeway) <= now {
+    let mut refused_from = iat.saturating_add(options.max_age_secs);
+    if refused_from.saturating_add(leeway) <= now {
         return Err("the token is too old (iat)");
     }
-    Ok(iat)
+    if let Some(exp) = claims.get("exp") {
+        let exp = numeric_date(exp).map_err(|_| "exp must be a number")?;
+        if now >= exp.saturating_add(leeway) {
+            return Err(expired);
+        }
+        refused_from = refused_from.min(exp);
+    }
+    // Until the token is refused anyway, at least one second.
+    let left = refused_from
+        .saturating_add(leeway)
+        .saturating_sub(now)
+        .max(1);
+    Ok((left as u64).saturating_mul(1000))
 }
 
 /// A required, non-empty string claim.
@@ -155,10 +212,4 @@ fn required_string<'a>(
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .ok_or(missing)
-}
-
-/// Milliseconds a replay marker must live: until the token is refused anyway (its `iat` plus
-/// the receiver's maximum age, or its `exp`, plus leeway), at least one second.
-fn replay_ttl_ms(refused_from: i64, now: i64) -> u64 {
-    (refused_from.saturating_sub(now).max(1) as u64).saturating_mul(1000)
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+mod events;
 mod mirror;
 mod outcome;
 mod record;
@@ -49,6 +50,8 @@ pub struct Metrics {
     token_cache: TokenCacheMetrics,
     /// The blocklist mirror's metrics, registered only when the mirror is on.
     mirror: MirrorMetrics,
+    /// Security events received, registered only when `[ssf]` is on.
+    security_events: IntCounterVec,
 }
 
 impl Metrics {
@@ -197,10 +200,26 @@ impl Metrics {
             jwks_success: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             token_cache: TokenCacheMetrics::new(),
             mirror: MirrorMetrics::new(),
+            security_events: events::security_events(),
         }
     }
 
     /// Registers the mirror's metrics (state starts as resyncing).
+    /// Registers the security event counter (`[ssf]` on).
+    pub fn enable_security_events(&self) {
+        let _ = self
+            .registry
+            .register(Box::new(self.security_events.clone()));
+    }
+
+    /// One security event: its type's label and what became of it (`events::RESULTS`).
+    pub fn security_event(&self, event: &'static str, result: &'static str) {
+        debug_assert!(events::RESULTS.contains(&result));
+        self.security_events
+            .with_label_values(&[event, result])
+            .inc();
+    }
+
     pub fn enable_mirror(&self) {
         let m = &self.mirror;
         for collector in [

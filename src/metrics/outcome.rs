@@ -18,6 +18,7 @@ pub enum Outcome {
     Revoked,
     SubjectRevoked,
     SessionRevoked,
+    AccountDisabled,
     StoreReset,
     StoreUnavailable,
     /// /auth without a bearer token.
@@ -55,6 +56,7 @@ impl Outcome {
             Outcome::Revoked => "revoked",
             Outcome::SubjectRevoked => "subject_revoked",
             Outcome::SessionRevoked => "session_revoked",
+            Outcome::AccountDisabled => "account_disabled",
             Outcome::StoreReset => "store_reset",
             Outcome::StoreUnavailable => "store_unavailable",
             Outcome::MissingToken => "missing_token",

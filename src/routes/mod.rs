@@ -6,6 +6,7 @@ mod backchannel;
 mod health;
 mod introspect;
 mod revoke;
+mod ssf;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/backchannel-logout",
             backchannel::backchannel_logout,
         ))
+        .service(post_only("/ssf/events", ssf::ssf_events))
         // A scope matches "/auth" and everything below it by prefix; a `{tail:.*}` pattern
         // would run a regex on every gateway request.
         .service(web::scope("/auth").default_service(web::to(auth::auth)))
@@ -81,6 +83,7 @@ fn endpoint_of(path: &str) -> &'static str {
         "/revoke/subject" => "revoke_subject",
         "/revoke/session" => "revoke_session",
         "/backchannel-logout" => "backchannel_logout",
+        "/ssf/events" => "ssf_events",
         "/healthz" => "healthz",
         "/readyz" => "readyz",
         "/metrics" => "metrics",

@@ -7,7 +7,9 @@
 //! subject entry:  {prefix}{<subject tag>}s                 value: not_before (unix seconds)
 //! token entry:    {prefix}{<subject tag>}j<hash of jti>     value: 1
 //!                 {prefix}{<subject tag>}t<hash of token>   (token without jti)
+//! disabled flag:  {prefix}{<subject tag>}d                 value: 1 (0 once enabled again)
 //! session entry:  {prefix}{<session tag>}e                 value: not_before (unix seconds)
+//! email entry:    {prefix}{<email tag>}m                   value: not_before (unix seconds)
 //! replay marker:  {prefix}{<its entry's tag>}r<hash of iss, jti>   value: 1
 //! ```
 //! Tags and hashes are truncated SHA-256 in base64url (subject tag 96 bits, token hash 128 bits), so
@@ -92,6 +94,25 @@ impl Keys {
                 push_hash(&mut key, &hash[..16]);
             }
         }
+        key
+    }
+
+    /// A subject's disabled flag (a security event disabled the account).
+    pub fn disabled(&self, sub: &str) -> String {
+        let mut key = self.tagged(Some(sub));
+        key.push('d');
+        key
+    }
+
+    /// Entry holding the not-before of tokens carrying an `email` claim (a security event named
+    /// the subject by email); compared without regard to ASCII case.
+    pub fn email(&self, email: &str) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + 20);
+        key.push_str(&self.prefix);
+        key.push('{');
+        let lower = email.to_ascii_lowercase();
+        push_hash(&mut key, &digest_parts(b"email\0", &[&lower])[..12]);
+        key.push_str("}m");
         key
     }
 
@@ -211,6 +232,14 @@ mod tests {
             hashed_part(&keys.session("", "alice")),
             hashed_part(&keys.subject("alice"))
         );
+        assert_eq!(
+            keys.email("Alice@Example.com"),
+            keys.email("alice@example.com")
+        );
+        assert!(keys.email("a").ends_with("}m"));
+        let disabled = keys.disabled("alice");
+        assert!(disabled.ends_with("}d"));
+        assert_eq!(hashed_part(&disabled), hashed_part(&keys.subject("alice")));
         let replay = keys.replay(&session, "https://idp", "jti-1");
         assert_eq!(hashed_part(&replay), hashed_part(&session));
         assert_ne!(replay, keys.replay(&session, "https://idp", "jti-2"));

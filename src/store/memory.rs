@@ -102,7 +102,9 @@ impl MemoryStore {
         Ok(Lookup {
             revoked: state.live(keys.token, now).is_some(),
             subject_not_before: keys.subject.and_then(|k| state.live(k, now)),
+            disabled: keys.disabled.is_some_and(|k| state.live(k, now).is_some()),
             session_not_before: keys.session.and_then(|k| state.live(k, now)),
+            email_not_before: keys.email.and_then(|k| state.live(k, now)),
             // Process memory cannot lose data while the process lives.
             global_not_before: 0,
         })
@@ -148,6 +150,28 @@ impl MemoryStore {
             not_before,
             written: true,
         })
+    }
+
+    /// Removes a flag (a disabled account enabled again); with a replay marker that exists
+    /// already, does nothing. One lock: the marker and the removal together.
+    pub fn lift(&self, key: &str, once: Option<(&str, u64)>) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let mut state = lock(self.shared());
+        let mut wake = false;
+        if let Some((marker, ttl_ms)) = once {
+            if state.live(marker, now).is_some() {
+                return Ok(false);
+            }
+            wake = state.put(marker, 1, now + Duration::from_millis(ttl_ms));
+        }
+        if let Some(entry) = state.entries.remove(key) {
+            state
+                .expirations
+                .remove(&(entry.expires_at, key.to_owned()));
+        }
+        drop(state);
+        self.wake_if(wake);
+        Ok(true)
     }
 
     fn wake_if(&self, wake: bool) {
@@ -211,8 +235,7 @@ mod tests {
     fn token(key: &str) -> LookupKeys<'_> {
         LookupKeys {
             token: key,
-            subject: None,
-            session: None,
+            ..LookupKeys::default()
         }
     }
 
@@ -265,6 +288,7 @@ mod tests {
             token: "t",
             subject: Some("s"),
             session: Some("e"),
+            ..LookupKeys::default()
         };
         let found = store.lookup(keys).unwrap();
         assert_eq!(found.subject_not_before, Some(raised.not_before));

@@ -26,12 +26,15 @@ use crate::config::{Backend, StoreSettings};
 use crate::metrics::Metrics;
 
 /// The entries one check reads: the token's own, its subject's, and its session's (when it
-/// carries `sid`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// carries `sid`); with security events on, also its subject's disabled flag and its email's
+/// not-before (when it carries `email`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LookupKeys<'a> {
     pub token: &'a str,
     pub subject: Option<&'a str>,
     pub session: Option<&'a str>,
+    pub disabled: Option<&'a str>,
+    pub email: Option<&'a str>,
 }
 
 /// What the store knows about one token.
@@ -42,6 +45,10 @@ pub struct Lookup {
     pub subject_not_before: Option<i64>,
     /// Tokens of this session issued before this time (unix seconds) are inactive.
     pub session_not_before: Option<i64>,
+    /// The subject's account is disabled: every token of it is inactive.
+    pub disabled: bool,
+    /// Tokens carrying this email issued before this time (unix seconds) are inactive.
+    pub email_not_before: Option<i64>,
     /// Every token issued before this time is inactive: the store lost its data then. 0: none.
     pub global_not_before: i64,
 }
@@ -165,6 +172,15 @@ impl Store {
         match self {
             Store::Memory(m) => m.revoke_before(&request),
             Store::Redis(r) => Box::pin(r.revoke_before(request)).await,
+        }
+    }
+
+    /// Lifts a flag set by `revoke_token` (a subject's disabled flag) at once, on every replica;
+    /// with a replay marker that exists already, does nothing. Returns whether it wrote.
+    pub async fn lift(&self, key: &str, once: Option<(&str, u64)>) -> Result<bool, StoreError> {
+        match self {
+            Store::Memory(m) => m.lift(key, once),
+            Store::Redis(r) => Box::pin(r.lift(key, once)).await,
         }
     }
 

@@ -60,6 +60,8 @@ pub enum Inactive {
     SubjectRevoked,
     /// Its session (`sid`) was revoked after it was issued.
     SessionRevoked,
+    /// Its subject's account is disabled (a security event).
+    AccountDisabled,
     /// Issued before the store lost its data (see store/generation.rs).
     StoreReset,
 }
@@ -75,6 +77,7 @@ impl From<Inactive> for Outcome {
             Inactive::Revoked => Outcome::Revoked,
             Inactive::SubjectRevoked => Outcome::SubjectRevoked,
             Inactive::SessionRevoked => Outcome::SessionRevoked,
+            Inactive::AccountDisabled => Outcome::AccountDisabled,
             Inactive::StoreReset => Outcome::StoreReset,
         }
     }
@@ -109,12 +112,15 @@ struct Verified {
     store_keys: OnceLock<StoreKeys>,
 }
 
-/// A token's blocklist entry key, its subject's entry key, and its session's (`sid`).
+/// A token's blocklist entry key, its subject's entry key, its session's (`sid`), and, with
+/// security events on, its subject's disabled flag and its email's entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreKeys {
     pub token: String,
     pub subject: Option<String>,
     pub session: Option<String>,
+    pub disabled: Option<String>,
+    pub email: Option<String>,
 }
 
 impl VerifiedToken {

@@ -14,7 +14,7 @@ const CLIENT: &str = "orders-web";
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 /// An identity provider with a fresh key, and introspectd trusting it, the receiver on.
-pub struct Logouts {
+pub struct IdpApp {
     pub app: TestApp,
     pub key: IdpKey,
     issuer: IssuerSettings,
@@ -31,12 +31,12 @@ fn trust(s: &mut Settings, issuer: &IssuerSettings) {
     s.backchannel_logout.audience = vec![CLIENT.into()];
 }
 
-impl Logouts {
-    pub async fn start(backend: Backend) -> Logouts {
+impl IdpApp {
+    pub async fn start(backend: Backend) -> IdpApp {
         Self::start_with(backend, |_| {}).await
     }
 
-    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Logouts {
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> IdpApp {
         let key = IdpKey::generated("logout-key");
         let idp = Idp::start(&[&key]).await;
         let redis = (backend == Backend::Redis).then(crate::support::TestRedis::start);
@@ -46,7 +46,7 @@ impl Logouts {
             tweak(s);
         })
         .await;
-        Logouts {
+        IdpApp {
             app,
             key,
             issuer,
@@ -116,7 +116,7 @@ async fn assert_refused(res: reqwest::Response, why: &str) {
 
 /// One rule: the token is refused with its reason, nothing is written, alice's session lives.
 async fn refused(header: Value, changes: Value, why: &str) {
-    let l = Logouts::start(Backend::Memory).await;
+    let l = IdpApp::start(Backend::Memory).await;
     let alice = l.access_token("alice", Some("s1"), 5);
     assert_refused(l.deliver(&l.logout_token(header, changes)).await, why).await;
     l.app.assert_active(&alice).await;
@@ -170,7 +170,7 @@ logout_rule! {
 
 #[tokio::test]
 async fn a_token_signed_with_another_key_is_refused() {
-    let l = Logouts::start(Backend::Memory).await;
+    let l = IdpApp::start(Backend::Memory).await;
     let alice = l.access_token("alice", Some("s1"), 5);
     let forger = IdpKey::generated("logout-key");
     let forged = forger.sign(json!({}), &logout_claims(json!({})));
@@ -184,7 +184,7 @@ async fn a_token_signed_with_another_key_is_refused() {
 }
 
 async fn a_sid_logout_ends_that_session_only(backend: Backend) {
-    let l = Logouts::start(backend).await;
+    let l = IdpApp::start(backend).await;
     let s1 = l.access_token("alice", Some("s1"), 5);
     let s2 = l.access_token("alice", Some("s2"), 5);
     let no_sid = l.access_token("alice", None, 5);
@@ -217,7 +217,7 @@ async fn a_sid_logout_ends_that_session_only(backend: Backend) {
 }
 
 async fn a_sub_only_logout_ends_every_session_of_the_subject(backend: Backend) {
-    let l = Logouts::start(backend).await;
+    let l = IdpApp::start(backend).await;
     let s1 = l.access_token("alice", Some("s1"), 5);
     let no_sid = l.access_token("alice", None, 5);
     let bob = l.access_token("bob", Some("s9"), 5);
@@ -238,7 +238,7 @@ async fn a_sub_only_logout_ends_every_session_of_the_subject(backend: Backend) {
 }
 
 async fn a_replay_is_accepted_and_written_once(backend: Backend) {
-    let l = Logouts::start(backend).await;
+    let l = IdpApp::start(backend).await;
     let token = l.logout_token(json!({}), json!({}));
     assert_eq!(l.deliver(&token).await.status(), 200);
     let res = l.deliver(&token).await;
@@ -264,7 +264,7 @@ crate::on_both_backends! {
 /// not-before, even a second later.
 #[tokio::test]
 async fn a_replay_writes_nothing_to_redis() {
-    let l = Logouts::start(Backend::Redis).await;
+    let l = IdpApp::start(Backend::Redis).await;
     let token = l.logout_token(json!({}), json!({}));
     assert_eq!(l.deliver(&token).await.status(), 200);
     let redis = l.app.redis();
@@ -286,7 +286,7 @@ async fn a_replay_writes_nothing_to_redis() {
 
 #[tokio::test]
 async fn a_store_failure_is_503_and_the_retry_takes_effect() {
-    let mut l = Logouts::start_with(Backend::Redis, crate::helpers::mirror_off).await;
+    let mut l = IdpApp::start_with(Backend::Redis, crate::helpers::mirror_off).await;
     let alice = l.access_token("alice", Some("s1"), 5);
     let token = l.logout_token(json!({}), json!({}));
     l.app.redis_mut().stop();
@@ -305,7 +305,7 @@ async fn a_store_failure_is_503_and_the_retry_takes_effect() {
 
 #[tokio::test]
 async fn a_logout_on_one_replica_is_seen_on_another_at_once() {
-    let l = Logouts::start(Backend::Redis).await;
+    let l = IdpApp::start(Backend::Redis).await;
     let alice = l.access_token("alice", Some("s1"), 5);
     let replica = l.app.replica_with(|s| trust(s, &l.issuer)).await;
     replica.assert_active(&alice).await;
@@ -316,10 +316,10 @@ async fn a_logout_on_one_replica_is_seen_on_another_at_once() {
 
 #[tokio::test]
 async fn the_receiver_is_off_unless_enabled_and_the_token_is_required() {
-    let l = Logouts::start_with(Backend::Memory, |s| s.backchannel_logout.enabled = false).await;
+    let l = IdpApp::start_with(Backend::Memory, |s| s.backchannel_logout.enabled = false).await;
     let res = l.deliver(&l.logout_token(json!({}), json!({}))).await;
     assert_eq!(res.status(), 404);
-    let l = Logouts::start(Backend::Memory).await;
+    let l = IdpApp::start(Backend::Memory).await;
     let res = l
         .app
         .post("/backchannel-logout")
@@ -343,7 +343,7 @@ async fn the_receiver_is_off_unless_enabled_and_the_token_is_required() {
 /// A logout token is never an access token, however it is presented.
 #[tokio::test]
 async fn a_logout_token_is_not_an_access_token() {
-    let l = Logouts::start(Backend::Memory).await;
+    let l = IdpApp::start(Backend::Memory).await;
     let mut claims = logout_claims(json!({"aud": "api", "exp": unix_now() + 600}));
     claims.insert("scope".into(), json!("read"));
     let token = l.key.sign(json!({"typ": "logout+jwt"}), &claims);
@@ -354,7 +354,7 @@ async fn a_logout_token_is_not_an_access_token() {
 /// Failures are limited per source and per (configured) issuer, as client authentication.
 #[tokio::test]
 async fn repeated_failures_are_limited_per_source_and_per_issuer() {
-    let l = Logouts::start_with(Backend::Memory, |s| s.client_auth.max_failures = 3).await;
+    let l = IdpApp::start_with(Backend::Memory, |s| s.client_auth.max_failures = 3).await;
     let from = |ip: &str| crate::helpers::client_from(ip);
     let (a, b) = (from("127.0.0.2"), from("127.0.0.3"));
     let bad = l.logout_token(json!({}), json!({"aud": "nobody"}));

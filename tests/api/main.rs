@@ -31,6 +31,7 @@ mod requests;
 mod revoke;
 mod revoke_session;
 mod revoke_subject;
+mod ssf;
 mod store_failure;
 mod tls;
 mod upstream;

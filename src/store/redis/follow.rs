@@ -379,6 +379,9 @@ fn entry(value: Value) -> Option<Entry> {
     let prev = StreamId::parse(field("prev")?)?;
     let key = field("key")?.clone();
     let until_ms = field("until")?.parse().ok()?;
+    if field("lift").is_some() {
+        return Some((id, prev, Revoked::Lift { key }));
+    }
     let revoked = match field("not_before") {
         Some(nb) => Revoked::NotBefore {
             key,

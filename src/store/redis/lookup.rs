@@ -1,7 +1,8 @@
 //! A token check against Redis: the mirror's answer while it holds its lease, else one MGET of
-//! the token's, subject's and session's entries with the generation marker. In cluster mode the
-//! marker is watched apart, and a session's entry lives in its own slot (see keys.rs): it is
-//! read by a GET pipelined beside the MGET, one round trip.
+//! the token's entry, its subject's (with the subject's disabled flag), its session's and its
+//! email's, and the generation marker. In cluster mode the marker is watched apart, and a
+//! session's or an email's entry lives in a slot of its own (see keys.rs): each is read by a GET
+//! sent beside the MGET, in the same round trip.
 
 use redis::Value;
 
@@ -15,43 +16,46 @@ impl RedisStore {
             return Ok(found);
         }
         let marker_in_lookup = self.inner.marker_in_lookup;
-        let session_apart = keys.session.filter(|_| !marker_in_lookup);
+        // The token's entry and its subject's (and the subject's disabled flag) share the
+        // subject's slot; a session's and an email's entries have slots of their own.
+        let own_slot = [keys.session, keys.email];
         let mut cmd = redis::cmd("MGET");
-        cmd.arg(keys.token);
-        if let Some(subject) = keys.subject {
-            cmd.arg(subject);
-        }
-        if session_apart.is_none() {
-            if let Some(session) = keys.session {
-                cmd.arg(session);
-            }
-        }
+        cmd.arg(keys.token).arg(keys.subject).arg(keys.disabled);
         if marker_in_lookup {
-            cmd.arg(&self.inner.marker_key);
+            cmd.arg(&own_slot[..]).arg(&self.inner.marker_key);
         }
-        let (values, apart): (Vec<Value>, Option<Value>) = match session_apart {
-            None => (self.query(&cmd).await?, None),
-            Some(session) => {
+        let mut values: Vec<Value> = if marker_in_lookup || own_slot.iter().all(Option::is_none) {
+            self.query(&cmd).await?
+        } else {
+            let gets = own_slot.iter().flatten().map(|key| {
                 let mut get = redis::cmd("GET");
-                get.arg(session);
-                let (values, session) = tokio::join!(self.query(&cmd), self.query(&get));
-                (values?, Some(session?))
+                get.arg(*key);
+                get
+            });
+            let gets: Vec<redis::Cmd> = gets.collect();
+            let (values, apart) = tokio::join!(
+                self.query::<Vec<Value>>(&cmd),
+                futures_util::future::join_all(gets.iter().map(|get| self.query::<Value>(get)))
+            );
+            let mut values = values?;
+            for value in apart {
+                values.push(value?);
             }
+            values
         };
-        let mut values = values.into_iter();
-        let mut next = || values.next().unwrap_or(Value::Nil);
-        let revoked = as_string(next())?.is_some();
-        let subject_not_before = match keys.subject {
-            Some(_) => not_before(next())?,
-            None => None,
+        values.reverse();
+        // In the order they were asked for; a key left out takes no value.
+        let mut next = |key: Option<&str>| match key {
+            Some(_) => values.pop().unwrap_or(Value::Nil),
+            None => Value::Nil,
         };
-        let session_not_before = match (keys.session, apart) {
-            (Some(_), Some(value)) => not_before(value)?,
-            (Some(_), None) => not_before(next())?,
-            (None, _) => None,
-        };
+        let revoked = as_string(next(Some(keys.token)))?.is_some();
+        let subject_not_before = not_before(next(keys.subject))?;
+        let disabled = as_string(next(keys.disabled))?.as_deref() == Some("1");
+        let session_not_before = not_before(next(keys.session))?;
+        let email_not_before = not_before(next(keys.email))?;
         let global_not_before = if marker_in_lookup {
-            let marker = as_string(next())?;
+            let marker = as_string(next(Some("")))?;
             self.observe_generation(marker.as_deref()).await?
         } else {
             // Cluster mode: the marker is watched by `watch_generation` and readiness.
@@ -60,7 +64,9 @@ impl RedisStore {
         Ok(Lookup {
             revoked,
             subject_not_before,
+            disabled,
             session_not_before,
+            email_not_before,
             global_not_before,
         })
     }

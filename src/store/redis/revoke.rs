@@ -68,6 +68,24 @@ return {not_before, until_ms, id, 1}
 "
 );
 
+/// Lifts a flag (`KEYS[1]`, a disabled account enabled again) before its deadline: its value
+/// becomes 0, which checks do not count, and it keeps its TTL; appended to the stream `KEYS[3]`
+/// when given (`key`, `until` 0, `lift`). With a replay marker (`KEYS[2]`, `ARGV[2]` ms; `0`:
+/// none) that exists already, nothing is written. Returns `{stream id or nil, written}`.
+const LIFT_SCRIPT: &str = concat!(
+    lua_append!(),
+    r"
+if ARGV[2] ~= '0' then
+  if redis.call('EXISTS', KEYS[2]) == 1 then return {false, 0} end
+  redis.call('SET', KEYS[2], 1, 'PX', ARGV[2])
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SET', KEYS[1], 0, 'KEEPTTL') end
+local id = false
+if KEYS[3] then id = append(KEYS[3], ARGV[1], {'key', KEYS[1], 'until', 0, 'lift', 1}) end
+return {id, 1}
+"
+);
+
 /// Cluster mode: the stream lives in another slot than the entry, so the entry is written first
 /// and then appended here (`ARGV[1]` keep_ms, then the fields). A failure in between answers
 /// 503: the revocation was not acknowledged, and the client's retry appends it.
@@ -194,6 +212,34 @@ impl RedisStore {
         };
         self.await_mirrors(&id, revoked).await;
         Ok(raised)
+    }
+
+    /// Lifts a flag (see `LIFT_SCRIPT`), then waits for the mirrors. In cluster mode the stream
+    /// entry follows in a second script, also after a replay (the first attempt may have failed
+    /// between the two; a mirror lifts a flag twice without harm).
+    pub async fn lift(&self, key: &str, once: Option<(&str, u64)>) -> Result<bool, StoreError> {
+        let stream = &self.inner.stream;
+        let (marker, marker_ms) = once.unwrap_or((key, 0));
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(LIFT_SCRIPT)
+            .arg(if stream.with_entry { 3 } else { 2 })
+            .arg(key)
+            .arg(marker);
+        if stream.with_entry {
+            cmd.arg(&stream.key);
+        }
+        cmd.arg(stream.keep_ms).arg(marker_ms);
+        let (id, written): (Option<String>, i64) = parse(self.write(cmd).await?)?;
+        let id = match id {
+            Some(id) => id,
+            None if stream.with_entry => return Ok(written == 1),
+            None => self.append(&[key, "until", "0", "lift", "1"]).await?,
+        };
+        let lifted = Revoked::Lift {
+            key: key.to_owned(),
+        };
+        self.await_mirrors(&id, lifted).await;
+        Ok(written == 1)
     }
 
     /// Cluster mode: appends a revocation whose entry is already written (`fields` starts with

@@ -13,7 +13,7 @@ use crate::token::verifier::Rejection;
 use crate::token::{Inactive, SignedToken, StoreKeys, VerifiedToken, Verifier};
 
 use crate::readiness::NotReady;
-use crate::store::{Keys, LookupKeys, NotBefore, Raised, Store, StoreError};
+use crate::store::{Keys, LookupKeys, Store, StoreError};
 
 /// A revocation to apply once: the issuer and `jti` of the logout token or security event that
 /// asked for it, remembered for `ttl_ms` so that a replay within that time writes nothing.
@@ -57,6 +57,8 @@ pub enum Revocation {
     Ignored(Inactive),
 }
 
+mod revoke;
+
 pub struct Introspector {
     verifier: Verifier,
     store: Store,
@@ -64,6 +66,8 @@ pub struct Introspector {
     on_error: OnError,
     /// Seconds an entry outlives its token's exp: leeway plus a margin for clock skew.
     ttl_slack_secs: i64,
+    /// `[ssf]` is on: checks also read the subject's disabled flag and the email's not-before.
+    security_events: bool,
     metrics: Arc<Metrics>,
 }
 
@@ -85,8 +89,16 @@ impl Introspector {
             keys,
             on_error,
             ttl_slack_secs,
+            security_events: false,
             metrics,
         }
+    }
+
+    /// Checks also read what security events write (a disabled account, an email's
+    /// not-before): only when `[ssf]` is on, so no check pays for them otherwise.
+    pub fn with_security_events(mut self, on: bool) -> Introspector {
+        self.security_events = on;
+        self
     }
 
     /// Verifies `token`; when its `kid` is unknown to a JWKS issuer, refetches that issuer's
@@ -135,15 +147,21 @@ impl Introspector {
                 token: &keys.token,
                 subject: keys.subject.as_deref(),
                 session: keys.session.as_deref(),
+                disabled: keys.disabled.as_deref(),
+                email: keys.email.as_deref(),
             }))
             .await;
         match lookup {
             Ok(found) => {
                 // A token without iat cannot prove it was issued after a not_before.
                 let issued_before = |nb: i64| verified.checked().iat.is_none_or(|iat| iat < nb);
+                let subject_before = found.subject_not_before.is_some_and(issued_before)
+                    || found.email_not_before.is_some_and(issued_before);
                 if found.revoked {
                     Verdict::Inactive(Inactive::Revoked)
-                } else if found.subject_not_before.is_some_and(issued_before) {
+                } else if found.disabled {
+                    Verdict::Inactive(Inactive::AccountDisabled)
+                } else if subject_before {
                     Verdict::Inactive(Inactive::SubjectRevoked)
                 } else if found.session_not_before.is_some_and(issued_before) {
                     Verdict::Inactive(Inactive::SessionRevoked)
@@ -166,39 +184,6 @@ impl Introspector {
         }
     }
 
-    /// Revokes `token` if its signature and claims verify. Returns only after the store
-    /// acknowledged the write; a store failure is an error whatever `on_error` says.
-    pub async fn revoke(&self, token: &str) -> Result<Revocation, StoreError> {
-        let verified = match self.verify(token).await {
-            Ok(verified) => verified,
-            Err(reason) => return Ok(Revocation::Ignored(reason)),
-        };
-        // The entry ends exactly when the token would have died anyway (it verified, so that
-        // is after now), and never beyond the longest lifetime a token may have. The claim
-        // check makes a token inactive from second exp + leeway on, so the deadline in
-        // milliseconds covers it exactly.
-        let latest = unix_now()
-            .saturating_add(self.verifier.max_lifetime_secs())
-            .saturating_add(self.ttl_slack_secs);
-        let expires_at = verified
-            .checked()
-            .exp
-            .saturating_add(self.ttl_slack_secs)
-            .min(latest);
-        let expires_at_ms = expires_at.saturating_mul(1000);
-        let keys = verified.store_keys(|| self.store_keys(&verified));
-        self.timed(self.store.revoke_token(&keys.token, expires_at_ms))
-            .await?;
-        self.metrics.revoked("token");
-        tracing::info!(
-            jti = verified.jti(),
-            sub = verified.sub(),
-            expires_at,
-            "token revoked"
-        );
-        Ok(Revocation::Stored)
-    }
-
     /// The store keys of a verified token (its entry, its subject's and its session's).
     fn store_keys(&self, verified: &VerifiedToken) -> StoreKeys {
         let sub = verified.sub();
@@ -209,84 +194,13 @@ impl Introspector {
                 self.keys
                     .session(self.verifier.session_issuer(verified), sid)
             }),
-        }
-    }
-
-    /// How long a subject's or a session's not-before lives: as long as any token it can make
-    /// inactive (max lifetime + leeway + margin).
-    fn not_before_ttl(&self) -> u64 {
-        self.verifier
-            .max_lifetime_secs()
-            .saturating_add(self.ttl_slack_secs)
-            .max(1) as u64
-    }
-
-    /// Makes every token of `sub` issued before now (or `at`, when earlier) inactive; returns
-    /// what the store did.
-    pub async fn revoke_subject(
-        &self,
-        sub: &str,
-        at: Option<i64>,
-        once: Option<&Once<'_>>,
-    ) -> Result<Raised, StoreError> {
-        let key = self.keys.subject(sub);
-        let raised = self.raise(&key, at, once).await?;
-        if raised.written {
-            self.metrics.revoked("subject");
-            tracing::info!(sub, not_before = raised.not_before, "subject revoked");
-        }
-        Ok(raised)
-    }
-
-    /// Makes every token of the session `sid` of issuer `iss` issued before now (or `at`, when
-    /// earlier) inactive; returns what the store did.
-    pub async fn revoke_session(
-        &self,
-        iss: &str,
-        sid: &str,
-        at: Option<i64>,
-        once: Option<&Once<'_>>,
-    ) -> Result<Raised, StoreError> {
-        let key = self.keys.session(iss, sid);
-        let raised = self.raise(&key, at, once).await?;
-        if raised.written {
-            self.metrics.revoked("session");
-            tracing::info!(iss, sid, not_before = raised.not_before, "session revoked");
-        }
-        Ok(raised)
-    }
-
-    async fn raise(
-        &self,
-        key: &str,
-        at: Option<i64>,
-        once: Option<&Once<'_>>,
-    ) -> Result<Raised, StoreError> {
-        let replay = once.map(|once| {
-            let marker = self.keys.replay(key, once.iss, once.jti);
-            (marker, once.ttl_ms)
-        });
-        let request = NotBefore {
-            key,
-            ttl_secs: self.not_before_ttl(),
-            at,
-            once: replay.as_ref().map(|(marker, ttl)| (marker.as_str(), *ttl)),
-        };
-        self.timed(self.store.revoke_before(request)).await
-    }
-
-    /// The session issuer `/revoke/session` means: `iss` when given (one of the configured
-    /// issuers), else the only configured issuer, or "" when none is configured.
-    pub fn session_issuer<'a>(&'a self, iss: Option<&'a str>) -> Result<&'a str, &'static str> {
-        let mut names = self.verifier.issuer_names();
-        match iss {
-            Some(iss) if self.verifier.issuer_names().any(|name| name == iss) => Ok(iss),
-            Some(_) => Err("iss is not a configured issuer"),
-            None => match (names.next(), names.next()) {
-                (None, _) => Ok(""),
-                (Some(only), None) => Ok(only),
-                (Some(_), Some(_)) => Err("iss is required when several issuers are configured"),
-            },
+            disabled: sub
+                .filter(|_| self.security_events)
+                .map(|s| self.keys.disabled(s)),
+            email: verified
+                .str_claim("email")
+                .filter(|_| self.security_events)
+                .map(|e| self.keys.email(e)),
         }
     }
 
