@@ -158,9 +158,13 @@ fn claimed_issuer(token: &str) -> Option<String> {
 fn audience_matches(claims: &Map<String, Value>, audience: &[String]) -> bool {
     match claims.get("aud") {
         Some(Value::String(one)) => audience.contains(one),
-        Some(Value::Array(many)) => many
-            .iter()
-            .any(|a| a.as_str().is_some_and(|a| audience.iter().any(|x| x == a))),
+        // An array holding anything but strings is malformed: it names nobody.
+        Some(Value::Array(many)) => {
+            many.iter().all(Value::is_string)
+                && many
+                    .iter()
+                    .any(|a| a.as_str().is_some_and(|a| audience.iter().any(|x| x == a)))
+        }
         _ => false,
     }
 }

@@ -10,7 +10,36 @@ use serde_json::{json, Value};
 use crate::helpers::{ISSUER, SECRET};
 
 pub(super) const PER_CLASS: usize = 230;
-pub(super) const HS256: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+/// What the corpus mutates: access tokens, or the tokens identity providers push (logout tokens,
+/// security event tokens), each from a valid one of its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Access,
+    Logout,
+    SecurityEvent,
+}
+
+thread_local! {
+    static KIND: std::cell::Cell<Kind> = const { std::cell::Cell::new(Kind::Access) };
+}
+
+/// Generates the corpus of `kind` on this thread from now on.
+pub(super) fn set_kind(kind: Kind) {
+    KIND.with(|k| k.set(kind));
+}
+
+/// The audience of the pushed tokens' receivers in the corpus tests.
+pub(super) const RECEIVER: &str = "corpus-receiver";
+
+/// The header of a valid token of the current kind, HS256.
+pub(super) fn hs256() -> &'static str {
+    match KIND.with(|k| k.get()) {
+        Kind::Access => r#"{"alg":"HS256","typ":"JWT"}"#,
+        Kind::Logout => r#"{"alg":"HS256","typ":"logout+jwt"}"#,
+        Kind::SecurityEvent => r#"{"alg":"HS256","typ":"secevent+jwt"}"#,
+    }
+}
 
 /// xorshift64*: deterministic, so a failure names a reproducible token.
 pub(super) struct Rng(pub(super) u64);
@@ -52,24 +81,36 @@ pub(super) fn raw(header: impl AsRef<[u8]>, payload: impl AsRef<[u8]>, key: &[u8
     format!("{message}.{signature}")
 }
 
+/// The claims of a valid token of the current kind.
 pub(super) fn claims(rng: &mut Rng) -> Value {
     let now = unix_now();
-    json!({
-        "sub": format!("user-{}", rng.below(1000)),
-        "jti": format!("{:016x}", rng.next()),
-        "iat": now - 10,
-        "exp": now + 600,
-        "iss": ISSUER,
-        "aud": "api",
-        "scope": "read",
-    })
+    let sub = format!("user-{}", rng.below(1000));
+    let jti = format!("{:016x}", rng.next());
+    match KIND.with(|k| k.get()) {
+        Kind::Access => json!({
+            "sub": sub, "jti": jti, "iat": now - 10, "exp": now + 600, "iss": ISSUER,
+            "aud": "api", "scope": "read",
+        }),
+        Kind::Logout => json!({
+            "sub": sub, "sid": format!("s-{}", rng.below(1000)), "jti": jti, "iat": now - 10,
+            "exp": now + 120, "iss": ISSUER, "aud": RECEIVER,
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        }),
+        // RFC 8417 allows `sub` beside the subject identifier; the duplicate-claim class needs
+        // a claim the corpus knows to repeat.
+        Kind::SecurityEvent => json!({
+            "sub": sub, "jti": jti, "iat": now - 10, "iss": ISSUER, "aud": RECEIVER,
+            "sub_id": {"format": "iss_sub", "iss": ISSUER, "sub": sub},
+            "events": {"https://schemas.openid.net/secevent/risc/event-type/sessions-revoked": {}},
+        }),
+    }
 }
 
 /// A valid token with `claims` changed by `edit`.
 pub(super) fn valid_with(rng: &mut Rng, edit: impl FnOnce(&mut Value, &mut Rng)) -> String {
     let mut c = claims(rng);
     edit(&mut c, rng);
-    raw(HS256, c.to_string(), SECRET.as_bytes())
+    raw(hs256(), c.to_string(), SECRET.as_bytes())
 }
 
 pub(super) fn valid(rng: &mut Rng) -> String {

@@ -6,7 +6,7 @@ use base64::Engine;
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 
-use super::generate::{b64, claims, raw, sign_with, split, valid, Generator, Rng, HS256};
+use super::generate::{b64, claims, hs256, raw, sign_with, split, valid, Generator, Rng};
 use crate::helpers::SECRET;
 
 pub(super) fn header_classes(listener_port: u16) -> Vec<(&'static str, Generator)> {
@@ -92,12 +92,12 @@ pub(super) fn header_classes(listener_port: u16) -> Vec<(&'static str, Generator
         "signed with another secret",
         Box::new(move |rng| {
             let key = attacker(rng);
-            raw(HS256, claims(rng).to_string(), &key)
+            raw(hs256(), claims(rng).to_string(), &key)
         }),
     ));
     c.push((
         "signed with an empty key",
-        Box::new(|rng| raw(HS256, claims(rng).to_string(), b"")),
+        Box::new(|rng| raw(hs256(), claims(rng).to_string(), b"")),
     ));
     c.push((
         "embedded jwk with the attacker's key",

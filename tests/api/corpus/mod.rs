@@ -7,6 +7,7 @@
 mod generate;
 mod header_classes;
 mod payload_classes;
+mod pushed;
 
 use std::net::TcpListener;
 

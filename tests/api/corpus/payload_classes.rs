@@ -3,7 +3,7 @@
 use introspectd::clock::unix_now;
 use serde_json::json;
 
-use super::generate::{b64, claims, nested, raw, split, valid, valid_with, Generator, HS256};
+use super::generate::{b64, claims, hs256, nested, raw, split, valid, valid_with, Generator};
 use crate::helpers::{ISSUER, SECRET};
 
 pub(super) fn payload_classes() -> Vec<(&'static str, Generator)> {
@@ -103,8 +103,8 @@ pub(super) fn payload_classes() -> Vec<(&'static str, Generator)> {
         Box::new(move |rng| {
             let header: Vec<u8> = match rng.below(3) {
                 0 => vec![0xff, 0xfe, b'{', b'}'],
-                1 => [&b"\xef\xbb\xbf"[..], HS256.as_bytes()].concat(),
-                _ => HS256.encode_utf16().flat_map(u16::to_le_bytes).collect(),
+                1 => [&b"\xef\xbb\xbf"[..], hs256().as_bytes()].concat(),
+                _ => hs256().encode_utf16().flat_map(u16::to_le_bytes).collect(),
             };
             raw(header, claims(rng).to_string(), secret)
         }),
@@ -139,7 +139,7 @@ pub(super) fn payload_classes() -> Vec<(&'static str, Generator)> {
         Box::new(move |rng| {
             let mut c = claims(rng).to_string();
             c.insert_str(1, &format!(r#""x":{},"#, nested(200 + rng.below(2000))));
-            raw(HS256, c, secret)
+            raw(hs256(), c, secret)
         }),
     ));
     c.push((
@@ -151,12 +151,12 @@ pub(super) fn payload_classes() -> Vec<(&'static str, Generator)> {
                 2 => b"\"exp\"".to_vec(),
                 _ => b"null".to_vec(),
             };
-            raw(HS256, payload, secret)
+            raw(hs256(), payload, secret)
         }),
     ));
     c.push((
         "payload with trailing garbage",
-        Box::new(move |rng| raw(HS256, format!("{}garbage", claims(rng)), secret)),
+        Box::new(move |rng| raw(hs256(), format!("{}garbage", claims(rng)), secret)),
     ));
     c.push((
         "duplicate claim names",
@@ -169,7 +169,7 @@ pub(super) fn payload_classes() -> Vec<(&'static str, Generator)> {
                 r#""iss":"https://evil","#,
             ]);
             let body = format!("{{{dup}{}", &c[1..]);
-            raw(HS256, body, secret)
+            raw(hs256(), body, secret)
         }),
     ));
     c.push((
@@ -240,7 +240,7 @@ pub(super) fn payload_classes() -> Vec<(&'static str, Generator)> {
             let mut c = claims(rng);
             c.as_object_mut().unwrap().remove("exp");
             let body = format!("{{\"exp\":{exp},{}", &c.to_string()[1..]);
-            raw(HS256, body, secret)
+            raw(hs256(), body, secret)
         }),
     ));
     c.push((
