@@ -194,6 +194,57 @@ fn identity_provider_examples_load() {
     assert_eq!(examples, 3);
 }
 
+/// The README's identity-provider section: its configuration loads with both receivers on, and
+/// the stream it tells people to register asks only for events introspectd acts on.
+#[test]
+fn the_readme_configures_both_receivers_and_a_stream_of_events_it_acts_on() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .split_once("\n## Revocations from your identity provider\n")
+        .and_then(|(_, rest)| rest.split("\n## ").next())
+        .expect("the README has the section");
+    let toml = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a TOML block");
+    let dir = std::env::temp_dir().join(format!("introspectd-readme-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bearer = dir.join("ssf-bearer");
+    std::fs::write(&bearer, "s3cret\n").unwrap();
+    let file = dir.join("c.toml");
+    let toml = toml.replace(
+        "/var/run/secrets/introspectd/ssf-bearer",
+        bearer.to_str().unwrap(),
+    );
+    std::fs::write(
+        &file,
+        format!("{toml}\n[[clients]]\nid = \"gw\"\nsecret = \"s\"\n"),
+    )
+    .unwrap();
+    let loaded = Settings::load(&Sources {
+        file: Some(&file),
+        env: vec![],
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+    let settings = loaded.unwrap_or_else(|e| panic!("the README's example does not load: {e}"));
+    assert!(settings.backchannel_logout.enabled && settings.ssf.enabled);
+    assert_eq!(settings.backchannel_logout.audience, ["orders-web"]);
+    let json = section
+        .split("```json\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a JSON block");
+    let stream: serde_json::Value = serde_json::from_str(json).expect("the stream is JSON");
+    assert_eq!(stream["delivery"]["method"], "urn:ietf:rfc:8935");
+    let events = stream["events_requested"].as_array().unwrap();
+    assert!(!events.is_empty());
+    for event in events {
+        let name = introspectd::idp::events::label(event.as_str().unwrap());
+        assert_ne!(name, "other", "{event} is not an event introspectd acts on");
+    }
+}
+
 /// The `INTROSPECTD__` variables of the first ConfigMap in `file` (an env overlay).
 fn overlay_env(file: &str) -> Vec<(String, String)> {
     let yaml = std::fs::read_to_string(root().join(file)).unwrap();
