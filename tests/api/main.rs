@@ -26,6 +26,7 @@ mod introspect;
 mod jwks;
 mod mirror;
 mod nginx;
+mod oidc_provider;
 mod redis_topologies;
 mod requests;
 mod revoke;

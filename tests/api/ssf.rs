@@ -86,6 +86,16 @@ async fn revocations(app: &IdpApp) -> f64 {
     app.app.metric_sum("introspectd_revocations_total").await
 }
 
+/// Waits (bounded) for the next second of the clock: not-befores have one-second resolution.
+async fn next_second() {
+    let now = unix_now();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while unix_now() <= now {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// An access token of the provider for `sub` with extra claims, issued `age` seconds ago.
 fn access(app: &IdpApp, sub: &str, age: i64, extra: Value) -> String {
     let now = unix_now();
@@ -136,12 +146,7 @@ async fn every_subject_wide_event_revokes_the_subject(backend: Backend) {
     }
     // A token issued afterwards (the next second: not-befores have one-second resolution) is
     // good: a revoked subject is not a disabled account.
-    let revoked_at = unix_now();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    while unix_now() <= revoked_at {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    next_second().await;
     l.app
         .assert_active(&access(&l, "user-3", 0, json!({})))
         .await;
@@ -176,7 +181,9 @@ async fn a_disabled_account_has_no_active_token_until_it_is_enabled(backend: Bac
     let enabled = format!("{RISC}account-enabled");
     assert_accepted(push(&l, &set(&l.key, &set_claims(&disabled, json!({}), alice()))).await).await;
     l.app.assert_inactive(&before).await;
-    // A token issued while the account is disabled is refused too.
+    // A token issued while the account is disabled (in a later second than the disabling: the
+    // not-before of the tokens before it has one-second resolution) is refused too.
+    next_second().await;
     let during = access(&l, "alice", 0, json!({}));
     l.app.assert_inactive(&during).await;
     assert_eq!(
@@ -375,5 +382,41 @@ async fn the_receiver_is_off_unless_enabled() {
             .await
             .contains("introspectd_security_events_total"),
         "no security event series while [ssf] is off"
+    );
+}
+
+/// A disabled account and its enabling reach a replica answering from its mirror at once.
+#[tokio::test]
+async fn disabling_and_enabling_reach_every_replica_at_once() {
+    let l = start(Backend::Redis).await;
+    let issuer = crate::idp::issuer_settings(IDP, &["ES256"], "api");
+    let jwks = l.app_issuer_jwks_url();
+    let replica = l
+        .app
+        .replica_with(|s| {
+            s.jwt.hmac_secret = None;
+            s.jwt.issuer = None;
+            s.jwt.audience.clear();
+            s.jwt.issuers = vec![introspectd::config::IssuerSettings {
+                jwks_url: Some(jwks),
+                allow_http: true,
+                ..issuer
+            }];
+            ssf_on(s);
+        })
+        .await;
+    let during = access(&l, "alice", 0, json!({}));
+    replica.assert_active(&during).await;
+    let disabled = format!("{RISC}account-disabled");
+    assert_accepted(push(&l, &set(&l.key, &set_claims(&disabled, json!({}), alice()))).await).await;
+    replica.assert_inactive(&during).await;
+    let enabled = format!("{RISC}account-enabled");
+    assert_accepted(push(&l, &set(&l.key, &set_claims(&enabled, json!({}), alice()))).await).await;
+    replica.assert_active(&during).await;
+    assert_eq!(
+        replica
+            .requests_total("introspect", "account_disabled")
+            .await,
+        1.0
     );
 }
