@@ -65,8 +65,7 @@ impl Application {
             .saturating_add(settings.jwt.leeway_secs)
             .saturating_add(settings.store.revocation_margin_secs);
         let store =
-            Store::from_settings(&settings.store, &keys, max_entry_secs, Arc::clone(&metrics))
-                .map_err(|e| ConfigError::new("store.redis_url", e.to_string()))?;
+            Store::from_settings(&settings.store, &keys, max_entry_secs, Arc::clone(&metrics))?;
         if matches!(store, Store::Memory(_)) {
             tracing::warn!(
                 "store.backend = memory: revocations are neither shared between replicas nor kept across restarts"

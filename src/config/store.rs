@@ -9,6 +9,8 @@ use super::{ConfigError, Secret};
 pub enum Backend {
     Memory,
     Redis,
+    /// A durable file on this node (`store.path`).
+    File,
 }
 
 /// What a token check does when the store cannot answer.
@@ -37,6 +39,8 @@ pub enum RedisMode {
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     pub backend: Backend,
+    /// The file store's file (`backend = "file"`).
+    pub path: std::path::PathBuf,
     pub redis_mode: RedisMode,
     pub redis_url: Secret,
     pub redis_urls: Vec<Secret>,
@@ -88,6 +92,12 @@ impl StoreSettings {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         let store = self;
+        if store.backend == Backend::File && store.path.as_os_str().is_empty() {
+            return Err(ConfigError::new(
+                "store.path",
+                "must name the file of the file store",
+            ));
+        }
         // The URL may hold a password, so the message never repeats it.
         check_url("store.redis_url", store.redis_url.expose())?;
         if store.redis_mode != RedisMode::Standalone {

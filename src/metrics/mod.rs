@@ -164,11 +164,16 @@ impl Metrics {
             Box::new(store_errors.clone()),
             Box::new(store_duration.clone()),
         ];
+        // A store that can lose its data (Redis, or the file store's file) says so.
+        if backend != Backend::Memory {
+            collectors.extend([
+                Box::new(data_loss.clone()) as Box<dyn prometheus::core::Collector>,
+                Box::new(global_not_before.clone()),
+            ]);
+        }
         if backend == Backend::Redis {
             collectors.extend([
                 Box::new(aof_enabled.clone()) as Box<dyn prometheus::core::Collector>,
-                Box::new(data_loss.clone()),
-                Box::new(global_not_before.clone()),
                 Box::new(evicting_policy.clone()),
             ]);
         }

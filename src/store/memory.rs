@@ -174,6 +174,52 @@ impl MemoryStore {
         Ok(true)
     }
 
+    /// A live entry's value (the file store's writer reads its working set here).
+    pub(super) fn get(&self, key: &str) -> Option<i64> {
+        lock(self.shared()).live(key, Instant::now())
+    }
+
+    /// Sets entries (value, deadline in unix ms) and removes others (`None`), at once: what the
+    /// file store committed.
+    pub(super) fn apply(&self, changes: impl IntoIterator<Item = (String, Option<(i64, i64)>)>) {
+        let now_ms = unix_now_ms();
+        let now = Instant::now();
+        let mut state = lock(self.shared());
+        let mut wake = false;
+        for (key, change) in changes {
+            match change {
+                Some((value, deadline_ms)) => {
+                    let left =
+                        Duration::from_millis(deadline_ms.saturating_sub(now_ms).max(0) as u64);
+                    wake |= state.put(&key, value, now + left);
+                }
+                None => {
+                    if let Some(entry) = state.entries.remove(&key) {
+                        state.expirations.remove(&(entry.expires_at, key));
+                    }
+                }
+            }
+        }
+        drop(state);
+        self.wake_if(wake);
+    }
+
+    /// Every live entry as (key, value, deadline in unix ms).
+    pub(super) fn snapshot(&self) -> Vec<(String, i64, i64)> {
+        let now_ms = unix_now_ms();
+        let now = Instant::now();
+        let state = lock(self.shared());
+        state
+            .entries
+            .iter()
+            .filter(|(_, e)| e.expires_at > now)
+            .map(|(k, e)| {
+                let left = e.expires_at.duration_since(now).as_millis() as i64;
+                (k.clone(), e.value, now_ms.saturating_add(left))
+            })
+            .collect()
+    }
+
     fn wake_if(&self, wake: bool) {
         if wake {
             self.shared().wake.notify_one();

@@ -3,10 +3,12 @@
 //!
 //! - `keys`: the key scheme, shared by both backends.
 //! - `memory`: embedded, per process, entries expire on time.
+//! - `file`: embedded and durable on one node (redb), the working set in memory.
 //! - `redis`: shared by replicas, one command per token check.
 //! - `generation`: the Redis store's data-loss detection.
 //! - `mirror`: a replica's local copy of the blocklist, from the revocation stream (in progress).
 
+pub mod file;
 pub mod generation;
 pub mod keys;
 pub mod memory;
@@ -16,13 +18,14 @@ pub mod refusal;
 
 use std::fmt;
 
+pub use file::FileStore;
 pub use keys::Keys;
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 
 use std::sync::Arc;
 
-use crate::config::{Backend, StoreSettings};
+use crate::config::{Backend, ConfigError, StoreSettings};
 use crate::metrics::Metrics;
 
 /// The entries one check reads: the token's own, its subject's, and its session's (when it
@@ -122,6 +125,7 @@ impl std::error::Error for StoreError {}
 pub enum Store {
     Memory(MemoryStore),
     Redis(RedisStore),
+    File(FileStore),
 }
 
 impl Store {
@@ -134,12 +138,17 @@ impl Store {
         keys: &Keys,
         max_entry_secs: u64,
         metrics: Arc<Metrics>,
-    ) -> Result<Store, StoreError> {
+    ) -> Result<Store, ConfigError> {
         Ok(match settings.backend {
             Backend::Memory => Store::Memory(MemoryStore::start()),
-            Backend::Redis => {
-                Store::Redis(RedisStore::new(settings, keys, max_entry_secs, metrics)?)
-            }
+            Backend::Redis => Store::Redis(
+                RedisStore::new(settings, keys, max_entry_secs, metrics)
+                    .map_err(|e| ConfigError::new("store.redis_url", e.to_string()))?,
+            ),
+            Backend::File => Store::File(
+                FileStore::open(&settings.path, metrics)
+                    .map_err(|why| ConfigError::new("store.path", why))?,
+            ),
         })
     }
 
@@ -153,6 +162,7 @@ impl Store {
         match self {
             Store::Memory(m) => m.lookup(keys),
             Store::Redis(r) => Box::pin(r.lookup(keys)).await,
+            Store::File(f) => f.lookup(keys),
         }
     }
 
@@ -163,6 +173,7 @@ impl Store {
         match self {
             Store::Memory(m) => m.revoke_token(key, expires_at_ms),
             Store::Redis(r) => Box::pin(r.revoke_token(key, expires_at_ms)).await,
+            Store::File(f) => f.revoke_token(key, expires_at_ms).await,
         }
     }
 
@@ -172,6 +183,7 @@ impl Store {
         match self {
             Store::Memory(m) => m.revoke_before(&request),
             Store::Redis(r) => Box::pin(r.revoke_before(request)).await,
+            Store::File(f) => f.revoke_before(request).await,
         }
     }
 
@@ -181,6 +193,7 @@ impl Store {
         match self {
             Store::Memory(m) => m.lift(key, once),
             Store::Redis(r) => Box::pin(r.lift(key, once)).await,
+            Store::File(f) => f.lift(key, once).await,
         }
     }
 
@@ -189,6 +202,7 @@ impl Store {
         match self {
             Store::Memory(_) => "memory",
             Store::Redis(r) => r.address(),
+            Store::File(f) => f.address(),
         }
     }
 
@@ -197,6 +211,7 @@ impl Store {
         match self {
             Store::Memory(_) => Ok(()),
             Store::Redis(r) => Box::pin(r.readiness()).await,
+            Store::File(f) => f.readiness().await,
         }
     }
 }

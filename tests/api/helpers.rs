@@ -73,19 +73,26 @@ secret = "other-secret"
             match backend {
                 Backend::Memory => "memory",
                 Backend::Redis => "redis",
+                Backend::File => "file",
             },
             redis_url.unwrap_or("redis://127.0.0.1:1/0"),
         ),
     )
     .expect("test config is written");
-    Settings::load(&Sources {
+    let mut settings = Settings::load(&Sources {
         file: Some(&file),
         env: vec![],
     })
-    .expect("test config is valid")
+    .expect("test config is valid");
+    // The file store's file, in a directory of its own that the app removes when dropped.
+    let store_dir = std::env::temp_dir().join(format!("introspectd-file-{}", uuid::Uuid::new_v4()));
+    settings.store.path = store_dir.join("revocations.redb");
+    settings
 }
 
 pub struct TestApp {
+    /// The file store's directory, removed on drop (file backend).
+    pub _store_dir: Option<TempDir>,
     pub address: String,
     /// The ext_authz gRPC port, when the test set `server.grpc_listen`.
     pub grpc_port: Option<u16>,
@@ -138,6 +145,9 @@ impl TestApp {
 
     pub async fn spawn_settings(settings: Settings) -> TestApp {
         init_test_log();
+        let store_dir = (settings.store.backend == Backend::File)
+            .then(|| settings.store.path.parent().map(|d| TempDir(d.to_owned())))
+            .flatten();
         let app = Application::build(settings)
             .await
             .expect("the test application builds");
@@ -145,6 +155,7 @@ impl TestApp {
         let grpc_port = app.grpc_port();
         tokio::spawn(app.run_until_stopped());
         TestApp {
+            _store_dir: store_dir,
             address,
             grpc_port,
             client: reqwest::Client::builder()
@@ -332,6 +343,7 @@ pub fn token_with(sub: &str, changes: Value) -> String {
 
 /// Runs an async test body once per backend.
 #[macro_export]
+/// Runs a test body on every backend: memory, Redis and the file store.
 macro_rules! on_both_backends {
     ($($name:ident => $body:ident;)*) => {
         $(
@@ -343,6 +355,10 @@ macro_rules! on_both_backends {
                 #[tokio::test]
                 async fn redis() {
                     super::$body(introspectd::config::Backend::Redis).await
+                }
+                #[tokio::test]
+                async fn file() {
+                    super::$body(introspectd::config::Backend::File).await
                 }
             }
         )*

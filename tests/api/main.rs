@@ -17,6 +17,7 @@ mod client_auth;
 mod corpus;
 mod data_loss;
 mod durability;
+mod file_store;
 mod fleet;
 mod gateways;
 mod grpc;

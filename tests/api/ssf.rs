@@ -405,18 +405,23 @@ async fn disabling_and_enabling_reach_every_replica_at_once() {
             ssf_on(s);
         })
         .await;
-    let during = access(&l, "alice", 0, json!({}));
-    replica.assert_active(&during).await;
+    let before = access(&l, "alice", 0, json!({}));
+    replica.assert_active(&before).await;
     let disabled = format!("{RISC}account-disabled");
     assert_accepted(push(&l, &set(&l.key, &set_claims(&disabled, json!({}), alice()))).await).await;
+    replica.assert_inactive(&before).await;
+    // Issued in a later second than the disabling (see `next_second`): only the flag holds it.
+    next_second().await;
+    let during = access(&l, "alice", 0, json!({}));
     replica.assert_inactive(&during).await;
     let enabled = format!("{RISC}account-enabled");
     assert_accepted(push(&l, &set(&l.key, &set_claims(&enabled, json!({}), alice()))).await).await;
     replica.assert_active(&during).await;
+    replica.assert_inactive(&before).await;
     assert_eq!(
         replica
             .requests_total("introspect", "account_disabled")
             .await,
-        1.0
+        2.0
     );
 }

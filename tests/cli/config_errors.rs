@@ -24,6 +24,8 @@ fn bad_configuration_exits_with_one_line_naming_the_key() {
         (hs_config().replace("issuer = \"https://issuer.test\"\n", "") + "[backchannel_logout]\nenabled = true\naudience = [\"web\"]\n", vec![], "backchannel_logout.enabled"),
         (hs_config() + "[backchannel_logout]\nenabeld = true\n", vec![], "backchannel_logout.enabeld"),
         (hs_config() + "[ssf]\nenabled = true\n", vec![], "ssf.audience"),
+        (hs_config() + "[store]\nbackend = \"file\"\npath = \"\"\n", vec![], "store.path"),
+        (hs_config() + "[store]\nbackend = \"disk\"\n", vec![], "store.backend"),
         (hs_config() + "[ssf]\nenabled = true\naudience = [\"a\"]\nbearer_token_file = \"/nonexistent/bearer\"\n", vec![], "ssf.bearer_token_file"),
         (hs_config().replace("issuer = \"https://issuer.test\"\n", "") + "[ssf]\nenabled = true\naudience = [\"a\"]\n", vec![], "ssf.enabled"),
         (hs_config() + "[[clients]]\nid = \"gw\"\nsecret = \"x\"\n", vec![], "clients[1].id"),

@@ -166,8 +166,7 @@ fn port_field(line: &str) -> Option<u16> {
 }
 
 pub fn serve(config: &Path, env: &[(&str, &str)]) -> Server {
-    use std::io::BufRead;
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .env_clear()
         .env("INTROSPECTD_CONFIG", config)
         .env("INTROSPECTD__SERVER__LISTEN", "127.0.0.1:0")
@@ -179,30 +178,38 @@ pub fn serve(config: &Path, env: &[(&str, &str)]) -> Server {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let (port_tx, port_rx) = std::sync::mpsc::channel();
-    let sink = std::sync::Arc::clone(&logs);
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some(port) = listening_port(&line) {
-                let _ = port_tx.send(port);
+    Server::attach(child)
+}
+
+impl Server {
+    /// A started server (its stderr piped), once it logged the port it listens on.
+    pub fn attach(mut child: std::process::Child) -> Server {
+        use std::io::BufRead;
+        let stderr = child.stderr.take().unwrap();
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let sink = std::sync::Arc::clone(&logs);
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(port) = listening_port(&line) {
+                    let _ = port_tx.send(port);
+                }
+                let mut logs = sink.lock().unwrap();
+                logs.push_str(&line);
+                logs.push('\n');
             }
-            let mut logs = sink.lock().unwrap();
-            logs.push_str(&line);
-            logs.push('\n');
+        });
+        let port = port_rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("the server did not start: {}", logs.lock().unwrap()));
+        Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            logs,
+            reader: Some(reader),
         }
-    });
-    let port = port_rx
-        .recv_timeout(Duration::from_secs(20))
-        .unwrap_or_else(|_| panic!("the server did not start: {}", logs.lock().unwrap()));
-    Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        logs,
-        reader: Some(reader),
     }
 }
