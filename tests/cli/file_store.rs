@@ -126,9 +126,13 @@ async fn a_second_process_on_the_same_file_fails_with_one_line() {
 /// A token of the test configuration's issuer, made here (minting through the binary for
 /// thousands of tokens would take long).
 fn token(sub: &str) -> String {
+    token_issued(sub, introspectd::clock::unix_now())
+}
+
+fn token_issued(sub: &str, iat: i64) -> String {
     let now = introspectd::clock::unix_now();
     let claims = serde_json::json!({"sub": sub, "jti": uuid::Uuid::new_v4().to_string(),
-        "iat": now, "exp": now + 600, "iss": "https://issuer.test", "aud": "api"});
+        "iat": iat, "exp": now + 600, "iss": "https://issuer.test", "aud": "api"});
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &claims,
@@ -291,16 +295,7 @@ async fn a_file_removed_while_running_is_a_loss_that_a_restart_remembers() {
     let client = reqwest::Client::new();
     let revoked = token("alice");
     let now = introspectd::clock::unix_now();
-    let older = {
-        let claims = serde_json::json!({"sub": "bob", "iat": now - 5, "exp": now + 600,
-            "iss": "https://issuer.test", "aud": "api"});
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(crate::support::SECRET.as_bytes()),
-        )
-        .unwrap()
-    };
+    let older = token_issued("bob", now - 5);
     let server = serve(&config, &[]);
     assert_eq!(revoke(&client, &server.base, &revoked).await, 200);
     assert!(is_active(&client, &server.base, &older).await);
