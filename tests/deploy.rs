@@ -448,3 +448,28 @@ fn the_grpc_overlay_turns_on_ext_authz_on_loopback() {
     let plain = sidecar_settings(vec![], &[]);
     assert_eq!(plain.server.grpc_listen, "", "off unless configured");
 }
+
+/// deploy/kubernetes/file-store.yaml switches the shipped configuration to the file store on
+/// its volume: one replica, recreated (never two processes on the file).
+#[test]
+fn the_single_replica_example_runs_the_file_store_on_its_volume() {
+    let settings = sidecar_settings(overlay_env("deploy/kubernetes/file-store.yaml"), &[]);
+    assert_eq!(settings.store.backend, Backend::File);
+    let yaml = std::fs::read_to_string(root().join("deploy/kubernetes/file-store.yaml")).unwrap();
+    let mount = "mountPath: /var/lib/introspectd\n";
+    assert!(
+        yaml.contains(mount),
+        "the volume is mounted where the file is"
+    );
+    assert_eq!(
+        settings.store.path,
+        std::path::Path::new("/var/lib/introspectd/revocations.redb")
+    );
+    for line in [
+        "replicas: 1",
+        "type: Recreate",
+        "claimName: introspectd-revocations",
+    ] {
+        assert!(yaml.contains(line), "missing {line}");
+    }
+}
