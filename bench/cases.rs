@@ -32,6 +32,8 @@ pub enum Target {
     RedisTlsHs256,
     /// The same Redis through its TLS port with the mirror on, alone (key prefix `mt:`).
     MirrorTls,
+    /// The file store on this machine's disk.
+    FileHs256,
 }
 
 impl Target {
@@ -49,6 +51,7 @@ impl Target {
             Target::MirrorOfFour => "redis HS256, mirror, 4 replicas",
             Target::RedisTlsHs256 => "redis over TLS HS256, no mirror",
             Target::MirrorTls => "redis over TLS HS256, mirror",
+            Target::FileHs256 => "file HS256",
         }
     }
 
@@ -240,6 +243,18 @@ pub fn cases(t: &Tokens) -> Vec<Case> {
             false,
         ),
         case("/auth valid (memory)", MemoryHs256, auth(&t.valid), false),
+        case("/auth valid (file)", FileHs256, auth(&t.valid), false),
+        case(
+            "/revoke (file)",
+            FileHs256,
+            form("/revoke", &t.valid_to_revoke),
+            false,
+        ),
+        one_at_a_time(
+            "/revoke one at a time (file)",
+            FileHs256,
+            form("/revoke", &t.valid_to_revoke),
+        ),
         case("/auth valid (cluster)", ClusterHs256, auth(&t.valid), false),
         case("/auth valid (TLS)", RedisTlsHs256, auth(&t.valid), false),
         case(

@@ -18,6 +18,7 @@
 //! BENCH_CONNECTIONS (default 32), BENCH_PRELOAD (revoked entries, default 1000000).
 
 mod cases;
+mod file_store;
 mod load;
 mod mirror_memory;
 mod procs;
@@ -196,6 +197,10 @@ fn run(dir: &Path, knobs: &Knobs) -> Result<()> {
     let mirror_store =
         |prefix: &str| format!("{redis_url}\nmirror_lease_ms = 1000\nkey_prefix = \"{prefix}\"");
     let no_cache = format!("{memory_store}\n[cache]\nmax_bytes = 0");
+    let file_store = format!(
+        "backend = \"file\"\npath = \"{}\"",
+        dir.join("file-hs256.redb").display()
+    );
     let tls_url = format!(
         "backend = \"redis\"\nredis_url = \"rediss://127.0.0.1:{tls_port}/0\"\n\
          tls_ca_file = \"{}\"",
@@ -256,6 +261,7 @@ fn run(dir: &Path, knobs: &Knobs) -> Result<()> {
             Target::MirrorTls,
             start("mirror-tls", &hs, &tls_mirror_store)?,
         ),
+        (Target::FileHs256, start("file-hs256", &hs, &file_store)?),
     ]);
     // The other replicas of each mirror group: they follow the stream and acknowledge, so a
     // revocation through the measured one waits for them.
@@ -332,7 +338,13 @@ fn run(dir: &Path, knobs: &Knobs) -> Result<()> {
         "mirror of {} entries: RSS {} KiB (idle {} KiB), loaded in {:.1}s",
         mirror.entries, mirror.rss_kib, mirror.idle_rss_kib, mirror.load_secs
     );
+    let file = file_store::fill(&dir.join("fill.redb"), knobs.preload)?;
+    eprintln!(
+        "file store of {} entries: {} bytes, filled at {:.0}/s",
+        file.entries, file.bytes, file.fill_per_sec
+    );
     let extras = Extras {
+        file,
         redis_get_rps,
         per_entry_bytes,
         preload_count: knobs.preload,

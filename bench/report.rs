@@ -17,6 +17,7 @@ pub struct Row {
 
 /// Figures gathered outside the case table.
 pub struct Extras {
+    pub file: crate::file_store::FileFigures,
     pub redis_get_rps: f64,
     pub per_entry_bytes: f64,
     pub preload_count: u64,
@@ -140,6 +141,7 @@ pub fn report(rows: &[Row], extras: &Extras) -> String {
         );
     }
     tls(&mut out, rows, bare);
+    crate::file_store::section(&mut out, rows, &extras.file);
     targets(&mut out, rows, extras, bare);
     out
 }
