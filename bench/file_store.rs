@@ -49,7 +49,8 @@ pub fn fill(path: &Path, count: u64) -> Result<FileFigures> {
             });
         }
         while let Some(done) = tasks.join_next().await {
-            done.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+            done.map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
         }
         let secs = started.elapsed().as_secs_f64();
         let bytes = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
