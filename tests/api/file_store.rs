@@ -75,6 +75,67 @@ async fn entries_expire_at_their_deadline_and_leave_the_file_after_the_sweep() {
     assert!(!store.lookup(keys("short")).unwrap().revoked);
 }
 
+/// After many entries expired, the sweep deletes them and the file is compacted: its size
+/// follows the live entries down.
+#[tokio::test]
+async fn the_file_shrinks_when_its_entries_expire() {
+    let dir = TempDir::new();
+    let path = dir.0.join("revocations.redb");
+    let store = FileStore::open(&path, Arc::new(Metrics::new(Backend::File))).unwrap();
+    // Far enough ahead that the file is measured full before anything expires.
+    let soon = unix_now_ms() + 10_000;
+    let mut tasks = tokio::task::JoinSet::new();
+    // 512 writers: large group commits, so the writing takes little of the entries' life.
+    for w in 0..512 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for i in 0..20 {
+                let key = format!("expiring-{w}-{i}-{}", "x".repeat(64));
+                store.revoke_token(&key, soon).await.unwrap();
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    store
+        .revoke_token("kept", unix_now_ms() + 3_600_000)
+        .await
+        .unwrap();
+    let full = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        unix_now_ms() < soon,
+        "writing took longer than the entries live"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let size = std::fs::metadata(&path).unwrap().len();
+        if size < full / 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {size} bytes (was {full})");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(store.lookup(keys("kept")).unwrap().revoked);
+    drop(store);
+    // What is left in the file is read back.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let store = loop {
+        match FileStore::open(&path, Arc::new(Metrics::new(Backend::File))) {
+            Ok(store) => break store,
+            Err(why) if why.contains("another introspectd") => {
+                assert!(
+                    Instant::now() < deadline,
+                    "the store never let go of its file"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(why) => panic!("{why}"),
+        }
+    };
+    assert!(store.lookup(keys("kept")).unwrap().revoked);
+}
+
 #[tokio::test]
 async fn a_file_removed_while_running_is_a_loss_and_a_new_file_keeps_what_was_known() {
     let settings = test_settings(Backend::File, None);

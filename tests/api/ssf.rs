@@ -405,7 +405,8 @@ async fn disabling_and_enabling_reach_every_replica_at_once() {
             ssf_on(s);
         })
         .await;
-    let before = access(&l, "alice", 0, json!({}));
+    // Issued a second before the disabling at least: its not-before outlives the flag.
+    let before = access(&l, "alice", 1, json!({}));
     replica.assert_active(&before).await;
     let disabled = format!("{RISC}account-disabled");
     assert_accepted(push(&l, &set(&l.key, &set_claims(&disabled, json!({}), alice()))).await).await;

@@ -165,12 +165,11 @@ impl Disk {
         Ok(())
     }
 
-    /// Deletes up to `limit` entries whose deadline passed at `now_ms`; returns how many. Not
-    /// durable on its own (an expired entry coming back after a crash is still expired); the
-    /// next durable commit makes it so.
+    /// Deletes up to `limit` entries whose deadline passed at `now_ms`; returns how many. A
+    /// durable commit (at most one a second): redb compacts only a file whose every commit is.
     pub fn sweep(&self, now_ms: i64, limit: usize) -> Result<usize, redb::Error> {
         let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::None)?;
+        txn.set_durability(Durability::Immediate)?;
         let removed = {
             let mut entries = txn.open_table(ENTRIES)?;
             let mut deadlines = txn.open_table(DEADLINES)?;
@@ -188,7 +187,12 @@ impl Disk {
             }
             expired.len()
         };
-        txn.commit()?;
+        if removed == 0 {
+            // Nothing expired: no commit, no fsync.
+            txn.abort()?;
+        } else {
+            txn.commit()?;
+        }
         Ok(removed)
     }
 }

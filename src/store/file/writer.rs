@@ -23,6 +23,9 @@ const MAX_BATCH: usize = 1024;
 const SWEEP_BATCH: usize = 10_000;
 /// How often the writer sweeps and checks that its file is still there when idle.
 const TICK: Duration = Duration::from_secs(1);
+/// The file is compacted (its free pages returned, so its size tracks the live entries) once
+/// the sweep has deleted this many entries, or half the live ones if more, since the last time.
+const COMPACT_AFTER: usize = 10_000;
 
 pub enum Write {
     Token {
@@ -67,6 +70,7 @@ pub struct Shared {
 
 pub fn run(mut disk: Disk, jobs: Receiver<Job>, shared: Arc<Shared>) {
     let mut last_tick = Instant::now();
+    let mut swept_since_compaction = 0;
     loop {
         let first = match jobs.recv_timeout(TICK) {
             Ok(job) => Some(job),
@@ -86,8 +90,15 @@ pub fn run(mut disk: Disk, jobs: Receiver<Job>, shared: Arc<Shared>) {
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             check_identity(&mut disk, &shared);
-            if let Err(error) = disk.sweep(unix_now_ms(), SWEEP_BATCH) {
-                tracing::warn!(%error, "the file store's sweep failed; it is retried");
+            match disk.sweep(unix_now_ms(), SWEEP_BATCH) {
+                Ok(removed) => swept_since_compaction += removed,
+                Err(error) => {
+                    tracing::warn!(%error, "the file store's sweep failed; it is retried")
+                }
+            }
+            if swept_since_compaction >= COMPACT_AFTER.max(shared.memory.len() / 2) {
+                swept_since_compaction = 0;
+                compact(&mut disk);
             }
         }
     }
@@ -174,6 +185,27 @@ fn commit_batch(disk: &Disk, batch: Vec<Job>, shared: &Shared) {
                     "the store file could not be written",
                 )));
             }
+        }
+    }
+}
+
+/// Returns the file's free pages to the file system. Writes wait meanwhile (it runs on the writer
+/// thread), which is why it runs only after many deletions.
+fn compact(disk: &mut Disk) {
+    let before = std::fs::metadata(&disk.path).map_or(0, |m| m.len());
+    let started = Instant::now();
+    match disk.db.compact() {
+        Ok(_) => {
+            let after = std::fs::metadata(&disk.path).map_or(0, |m| m.len());
+            tracing::info!(
+                before,
+                after,
+                took_ms = started.elapsed().as_millis() as u64,
+                "file store compacted"
+            );
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the file store could not be compacted; it is retried later")
         }
     }
 }
