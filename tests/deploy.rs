@@ -143,16 +143,22 @@ fn integration_snippets_are_copied_from_deploy() {
     }
 }
 
+/// The README's section under `heading`, up to the next one.
+fn readme_section(heading: &str) -> String {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    readme
+        .split_once(&format!("\n## {heading}\n"))
+        .and_then(|(_, rest)| rest.split("\n## ").next())
+        .unwrap_or_else(|| panic!("the README has a section {heading:?}"))
+        .to_owned()
+}
+
 /// The README's "Integrations" section shows a snippet of every gateway's shipped
 /// configuration, each copied from deploy/.
 #[test]
 fn readme_integration_snippets_are_copied_from_deploy() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let section = readme
-        .split_once("\n## Integrations\n")
-        .and_then(|(_, rest)| rest.split("\n## ").next())
-        .expect("the README has an Integrations section");
-    let sources = snippet_sources("README Integrations", section);
+    let section = readme_section("Integrations");
+    let sources = snippet_sources("README Integrations", &section);
     for file in [
         "deploy/envoy/envoy-grpc.yaml",
         "deploy/istio/mesh-config.yaml",
@@ -198,11 +204,7 @@ fn identity_provider_examples_load() {
 /// the stream it tells people to register asks only for events introspectd acts on.
 #[test]
 fn the_readme_configures_both_receivers_and_a_stream_of_events_it_acts_on() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let section = readme
-        .split_once("\n## Revocations from your identity provider\n")
-        .and_then(|(_, rest)| rest.split("\n## ").next())
-        .expect("the README has the section");
+    let section = readme_section("Revocations from your identity provider");
     let toml = section
         .split("```toml\n")
         .nth(1)
