@@ -312,3 +312,71 @@ async fn a_file_removed_while_running_is_a_loss_that_a_restart_remembers() {
     // Issued now, not before the loss: active.
     assert!(is_active(&client, &server.base, &token("carol")).await);
 }
+
+/// A directory made read-only: a read-only bind mount of itself when running as root (root
+/// ignores permission bits), mode 0555 otherwise. Unmounted on drop.
+struct ReadOnly {
+    path: PathBuf,
+    mounted: bool,
+}
+
+impl ReadOnly {
+    fn make(path: PathBuf) -> Option<ReadOnly> {
+        std::fs::create_dir_all(&path).unwrap();
+        let uid = Command::new("id").arg("-u").output().ok()?;
+        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o555)).ok()?;
+            return Some(ReadOnly {
+                path,
+                mounted: false,
+            });
+        }
+        let mount = |args: &[&str]| {
+            Command::new("mount")
+                .args(args)
+                .arg(&path)
+                .arg(&path)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !mount(&["--bind"]) {
+            return None;
+        }
+        let ro = ReadOnly {
+            path: path.clone(),
+            mounted: true,
+        };
+        mount(&["-o", "remount,bind,ro"]).then_some(ro)
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount").arg(&self.path).status();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_read_only_directory_stops_start_up() {
+    let dir = Dir::new();
+    let Some(read_only) = ReadOnly::make(dir.0.join("read-only")) else {
+        println!("skipped: this machine cannot make a read-only directory (no mount, root)");
+        return;
+    };
+    let (out, stderr) = start_and_fail(&file_config(&read_only.path.join("revocations.redb")), &[]);
+    assert!(!out.status.success());
+    let line = stderr.trim();
+    assert_eq!(line.lines().count(), 1, "{stderr}");
+    assert!(
+        line.starts_with("config error: store.path: cannot open"),
+        "{line}"
+    );
+    assert!(
+        line.contains("Read-only file system") || line.contains("Permission denied"),
+        "{line}"
+    );
+}
