@@ -173,6 +173,28 @@ fn readme_integration_snippets_are_copied_from_deploy() {
     }
 }
 
+/// Loads a documented TOML example (with one client added, which every configuration needs)
+/// from a temporary directory; `prepare` may put files there and returns the example.
+fn load_example(
+    prepare: impl FnOnce(&Path) -> String,
+) -> Result<Settings, introspectd::config::ConfigError> {
+    let dir = std::env::temp_dir().join(format!("introspectd-readme-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let toml = prepare(&dir);
+    let file = dir.join("c.toml");
+    std::fs::write(
+        &file,
+        format!("{toml}\n[[clients]]\nid = \"gw\"\nsecret = \"s\"\n"),
+    )
+    .unwrap();
+    let loaded = Settings::load(&Sources {
+        file: Some(&file),
+        env: vec![],
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+    loaded
+}
+
 /// Every TOML example in docs/identity-providers.md is valid configuration.
 #[test]
 fn identity_provider_examples_load() {
@@ -180,20 +202,8 @@ fn identity_provider_examples_load() {
     let mut examples = 0;
     for block in section.split("```toml\n").skip(1) {
         let toml = block.split("```").next().unwrap();
-        let dir = std::env::temp_dir().join(format!("introspectd-readme-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("c.toml");
-        std::fs::write(
-            &file,
-            format!("{toml}\n[[clients]]\nid = \"gw\"\nsecret = \"s\"\n"),
-        )
-        .unwrap();
-        let loaded = Settings::load(&Sources {
-            file: Some(&file),
-            env: vec![],
-        });
-        std::fs::remove_dir_all(&dir).unwrap();
-        let settings = loaded.unwrap_or_else(|e| panic!("example does not load: {e}\n{toml}"));
+        let settings = load_example(|_| toml.to_owned())
+            .unwrap_or_else(|e| panic!("example does not load: {e}\n{toml}"));
         assert!(!settings.jwt.issuers.is_empty());
         examples += 1;
     }
@@ -210,26 +220,15 @@ fn the_readme_configures_both_receivers_and_a_stream_of_events_it_acts_on() {
         .nth(1)
         .and_then(|b| b.split("```").next())
         .expect("a TOML block");
-    let dir = std::env::temp_dir().join(format!("introspectd-readme-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let bearer = dir.join("ssf-bearer");
-    std::fs::write(&bearer, "s3cret\n").unwrap();
-    let file = dir.join("c.toml");
-    let toml = toml.replace(
-        "/var/run/secrets/introspectd/ssf-bearer",
-        bearer.to_str().unwrap(),
-    );
-    std::fs::write(
-        &file,
-        format!("{toml}\n[[clients]]\nid = \"gw\"\nsecret = \"s\"\n"),
-    )
-    .unwrap();
-    let loaded = Settings::load(&Sources {
-        file: Some(&file),
-        env: vec![],
-    });
-    std::fs::remove_dir_all(&dir).unwrap();
-    let settings = loaded.unwrap_or_else(|e| panic!("the README's example does not load: {e}"));
+    let settings = load_example(|dir| {
+        let bearer = dir.join("ssf-bearer");
+        std::fs::write(&bearer, "s3cret\n").unwrap();
+        toml.replace(
+            "/var/run/secrets/introspectd/ssf-bearer",
+            bearer.to_str().unwrap(),
+        )
+    })
+    .unwrap_or_else(|e| panic!("the README's example does not load: {e}"));
     assert!(settings.backchannel_logout.enabled && settings.ssf.enabled);
     assert_eq!(settings.backchannel_logout.audience, ["orders-web"]);
     let json = section

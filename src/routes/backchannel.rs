@@ -12,6 +12,7 @@ use crate::form::read_form;
 use crate::idp::logout::{validate, Logout};
 use crate::metrics::Outcome;
 use crate::policy::Once;
+use crate::token::Inactive;
 
 #[tracing::instrument(name = "backchannel_logout", skip_all)]
 pub async fn backchannel_logout(
@@ -29,20 +30,20 @@ pub async fn backchannel_logout(
     receivers.check_limit(&attempt)?;
     let introspector = &state.introspector;
     let now = crate::clock::unix_now();
-    let signed = introspector.verify_signed(token).await.map_err(|reason| {
-        receivers.failed(&attempt);
-        tracing::info!(reason = reason.as_str(), "logout token refused");
-        ApiError::InvalidRequest(match reason {
-            crate::token::Inactive::Claims => "the logout token's iss is not a configured issuer",
-            crate::token::Inactive::Signature => "the logout token's signature does not verify",
-            _ => "the logout token is malformed",
-        })
-    })?;
-    let logout = validate(&signed, options, now, introspector.leeway_secs()).map_err(|why| {
+    // Every refusal counts toward the limiter and is logged with its reason (never the token).
+    let refused = |why: &'static str| {
         receivers.failed(&attempt);
         tracing::info!(reason = why, "logout token refused");
         ApiError::InvalidRequest(why)
+    };
+    let signed = introspector.verify_signed(token).await.map_err(|reason| {
+        refused(match reason {
+            Inactive::Claims => "the logout token's iss is not a configured issuer",
+            Inactive::Signature => "the logout token's signature does not verify",
+            _ => "the logout token is malformed",
+        })
     })?;
+    let logout = validate(&signed, options, now, introspector.leeway_secs()).map_err(refused)?;
     let Logout {
         iss,
         jti,
